@@ -1,0 +1,1 @@
+"""digibot: the application — configuration, the Assistant core, the CLI and the channels."""

@@ -1,0 +1,37 @@
+"""The reply every channel renders: `Answer`, as specified in DESIGN.md's Answer JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+MAX_ANSWER_CHARS = 400
+
+
+@dataclass
+class Source:
+    section: str  # outline path, e.g. "伍、主軸1 一、(二) 1."
+    title: str
+    agency: str
+    quote: str  # the report sentence(s) the answer rests on
+
+
+@dataclass
+class Answer:
+    query: str
+    answered: bool
+    intent: str
+    answer: str
+    sources: list[Source] = field(default_factory=list)
+    confidence: float = 0.0
+    suggestions: list[str] = field(default_factory=list)
+    # Not part of the JSON contract; used by channels and logs.
+    figures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    lang: str = "zh"
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["confidence"] = round(self.confidence, 3)
+        for key in ("figures", "notes", "lang"):
+            data.pop(key)
+        return data

@@ -1,0 +1,423 @@
+"""`Assistant.ask(text, session) -> Answer`: the one core every channel uses.
+
+Understanding (intents/) turns the message into concepts and entities; the knowledge base
+(knowledge/) is searched three ways — table look-ups for statistics, the FAQ, and passage
+retrieval — and the best result becomes a short reply that quotes the report's figures exactly,
+with its sources, a confidence and follow-up suggestions. Every number in a reply is checked
+against the quoted report text before it leaves.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from pathlib import Path
+
+from rapidfuzz import fuzz
+
+from intents.entities import PLACE_EVIDENCE, REPORT_FIRST_YEAR, REPORT_LAST_YEAR
+from intents.normalize import match_form
+from intents.pipeline import Understander, Understanding, Vocabulary
+from intents.tokenize import bigrams
+from knowledge.build import KB_FILENAME
+from knowledge.search import ASK_KINDS, FaqHit, FaqIndex, Hit, Query, QueryConcept, SentenceIndex
+from knowledge.stats import StatResult, lookup_budget, lookup_indicator
+from knowledge.store import KnowledgeBase, load_kb
+
+from . import compose
+from .answer import Answer, Source
+from .grounding import squeeze, ungrounded_numbers
+from .session import Session
+
+log = logging.getLogger(__name__)
+
+ANSWER_THRESHOLD = 0.55  # retrieval confidence needed to state a figure
+CLARIFY_THRESHOLD = 0.40  # between the two: "did you mean …?"
+FAQ_DIRECT = 0.90  # a FAQ phrasing this close is the question
+FAQ_AGREE = 0.75  # a FAQ this close wins when retrieval lands in the same node
+STAT_THRESHOLD = 0.6  # share of a question a table must explain to answer from the table
+
+SCOPE_PATH = "伍、"
+
+
+class Assistant:
+    def __init__(self, kb: KnowledgeBase):
+        started = time.perf_counter()
+        self.kb = kb
+        self.understander = Understander(_vocabulary(kb))
+        tokenizer = self.understander.tokenizer
+        self._analyze = lambda text: _index_terms(tokenizer.tokens(text).words, text)
+        self.index = SentenceIndex(kb, self._analyze, match_form)
+        self.faq = FaqIndex(kb.faq, match_form)
+        self._faq_by_node: dict[int, list] = {}
+        for entry in kb.faq:
+            self._faq_by_node.setdefault(entry.node_id, []).append(entry)
+        self.startup_seconds = time.perf_counter() - started
+
+    @classmethod
+    def load(cls, data_dir: Path) -> "Assistant":
+        return cls(load_kb(data_dir / KB_FILENAME))
+
+    # ------------------------------------------------------------------ public
+    def ask(self, text: str, session: Session | None = None) -> Answer:
+        """Answer one message. Never raises: bad input gets a polite reply."""
+        session = session if session is not None else Session()
+        if session.expired():
+            session.clear()
+        try:
+            answer = self._ask(text if isinstance(text, str) else "", session)
+        except Exception:  # a bug must not take a channel down; the log has the traceback
+            log.exception("answering failed for %r", (text or "")[:200])
+            answer = Answer(query=_display(text), answered=False, intent="clarify",
+                            answer="抱歉，處理這個問題時發生錯誤，請換個方式再問一次。")
+        answer.answer = answer.answer[: compose.MAX_ANSWER_CHARS]
+        return answer
+
+    def example_questions(self, n: int = 3) -> list[str]:
+        """A few questions the bot answers well, from different axes (for /start and the web page)."""
+        picked, axes = [], set()
+        for entry in self.kb.faq:
+            if entry.axis not in axes:
+                axes.add(entry.axis)
+                picked.append(entry.question)
+            if len(picked) == n:
+                break
+        return picked
+
+    # ----------------------------------------------------------------- routing
+    def _ask(self, text: str, session: Session) -> Answer:
+        u = self.understander.understand(text)
+        query = u.normalized.original
+        if u.is_empty:
+            return self._smalltalk(query, "help", u.english, empty=True)
+        if u.smalltalk:
+            return self._smalltalk(query, u.smalltalk, u.english)
+        if u.entities.advice:
+            return self._out_of_scope(query, u, advice=True)
+        u = self._with_context(u, session)
+
+        q = self._query(u)
+        hits = self.index.search(q)
+        stat, explained = self._stat(u)
+        # The table answers unless a passage covers the question better ("…2020年的目標" is in the text).
+        if stat is not None and not (hits and hits[0].score > explained):
+            answer = self._stat_answer(query, u, stat)
+            self._remember(session, u, answer, stat=stat)
+            return answer
+        faq_hits = self.faq.match(u.corrected or u.text)
+        if u.canonical != u.corrected:  # the report's own terms may match a FAQ phrasing better
+            faq_hits = sorted(faq_hits + self.faq.match(u.canonical), key=lambda h: -h.score)
+        answer = self._best_of(query, u, q, hits, faq_hits)
+        self._remember(session, u, answer, hit=hits[0] if hits else None)
+        return answer
+
+    def _best_of(self, query: str, u: Understanding, q: Query, hits: list[Hit], faq_hits: list[FaqHit]) -> Answer:
+        best = hits[0] if hits else None
+        faq = faq_hits[0] if faq_hits else None
+        if faq and not self._faq_fits(faq, u):
+            faq = None
+        if faq and (faq.score >= FAQ_DIRECT or (
+                faq.score >= FAQ_AGREE and best is not None and best.sentence.node_id == faq.entry.node_id)):
+            return self._faq_answer(query, u, faq)
+        if best is None:
+            return self._out_of_scope(query, u)
+        years_out = [y for y in u.entities.years if not REPORT_FIRST_YEAR - 1 <= y <= REPORT_LAST_YEAR]
+        if not best.places_ok or (years_out and not best.years_ok):
+            return self._out_of_scope(query, u, hit=best)
+        if best.score >= ANSWER_THRESHOLD:
+            return self._fact_answer(query, u, q, best)
+        if faq and faq.score >= 0.7 and faq.score >= best.score:
+            return self._faq_answer(query, u, faq)
+        if best.score >= CLARIFY_THRESHOLD:
+            return self._clarify(query, u, hits, faq_hits)
+        return self._out_of_scope(query, u, hit=best)
+
+    def _faq_fits(self, faq: FaqHit, u: Understanding) -> bool:
+        """A FAQ close in wording is still wrong when the question names another year or number."""
+        entry_text = match_form(faq.entry.question + " " + faq.entry.answer)
+        if any(str(y) not in entry_text for y in u.entities.years):
+            return False
+        numbers = re.findall(r"\d+", u.text)
+        return all(n in entry_text for n in numbers if len(n) != 4)
+
+    # --------------------------------------------------------------- follow-ups
+    def _with_context(self, u: Understanding, session: Session) -> Understanding:
+        """Fill in what a follow-up leaves out ("那2019年呢?") from the session."""
+        if session.intent not in ("stat", "fact", "faq") or session.expired():
+            return u
+        e = u.entities
+        short = len(u.concepts) <= 2 and len(u.text) <= 20
+        if not (e.follow_up or (short and (e.years or e.axis) and not e.indicator)):
+            return u
+        if session.intent == "stat":
+            if not (e.indicator or e.budget):
+                e.indicator = session.indicator if e.axis is None else None
+                e.budget = session.budget if e.indicator is None else False
+                e.axis = e.axis if e.axis is not None else (session.axis if e.indicator is None else None)
+                e.total = e.total or (session.total and e.axis is None)
+                e.years = e.years or session.years
+            return u
+        # A fact follow-up: ask the previous question again with the new focus added.
+        merged = self.understander.understand(f"{session.text} {u.text}")
+        new = {c.typed for c in u.concepts}
+        for concept in merged.concepts:
+            concept.named = concept.named or concept.typed in new
+        merged.entities.years = e.years or merged.entities.years
+        merged.focus = [c for c in merged.concepts if c.typed in new]
+        return merged
+
+    def _remember(self, session: Session, u: Understanding, answer: Answer, *, stat: StatResult | None = None,
+                  hit: Hit | None = None) -> None:
+        if not answer.answered:
+            return
+        e = u.entities
+        session.intent = answer.intent
+        session.text = u.text
+        session.years = list(e.years)
+        session.ask = e.ask
+        if stat is not None:
+            first = stat.cells[0] if stat.cells else None
+            session.axis = first.axis if first and first.axis else e.axis
+            session.indicator = first.indicator if first else None
+            session.budget = stat.table == "budget"
+            session.total = bool(first and first.label == "合計")
+        else:
+            session.axis, session.indicator, session.budget, session.total = e.axis, None, False, False
+        session.node_id = hit.sentence.node_id if hit else None
+        session.updated = time.time()
+
+    # ---------------------------------------------------------------- queries
+    def _query(self, u: Understanding) -> Query:
+        terms = self._analyze(u.search_text)
+        for concept in u.concepts:
+            for alt in concept.alternatives[1:]:
+                terms += self._analyze(alt)
+        concepts = [QueryConcept(c.typed, c.alternatives, c.named, c.noun) for c in u.concepts]
+        if u.focus:
+            # The follow-up's new words must be covered: count them twice.
+            concepts += [QueryConcept(c.typed, c.alternatives, True, c.noun) for c in u.focus]
+        places = [PLACE_EVIDENCE.get(p, (p,)) for p in u.entities.places]
+        return Query(terms=terms, concepts=concepts, text=u.text, years=u.entities.years, places=places,
+                     ask=u.entities.ask, unit=u.entities.unit, english=u.english, latest=u.entities.latest)
+
+    def _stat(self, u: Understanding) -> tuple[StatResult | None, float]:
+        """A table look-up and the share of the question the table explains (see _explained)."""
+        e = u.entities
+        if e.places:
+            return None, 0.0  # the tables are Taiwan's; "韓國…的預算" is about something else
+        result, known = None, []
+        if e.indicator:
+            indicator = self.kb.indicator(e.indicator)
+            known = [indicator.name, *indicator.aliases]
+            result = lookup_indicator(self.kb, e.indicator, self._years(e))
+        elif e.budget or (e.axis and e.ask == "money"):  # money asked about a whole axis is its budget
+            if e.axis:
+                axis = self.kb.axes[e.axis]
+                known = [axis.name, axis.name_en, *axis.aliases]
+            result = lookup_budget(self.kb, e.axis, self._years(e), total=e.total, superlative=e.superlative)
+        if result is None:
+            return None, 0.0
+        explained = self._explained(u, known)
+        return (result, explained) if explained >= STAT_THRESHOLD else (None, 0.0)
+
+    def _years(self, e) -> list[int]:
+        if e.year_range:
+            a, b = e.year_range
+            return list(range(a, b + 1))
+        return list(e.years)
+
+    # Words that only say "a figure from the table, please" (matched against whole concepts).
+    _STAT_WORDS = re.compile(r"(?:科技)?預算|經費|投入|編列|編了|花了|合計|總共|總計|全部|總額|整體|比較|最多|最少|最高|"
+                             r"最低|主軸|多少|金額|數值|數字|規模|預估|預估值|兆|億|萬|元|名|率|各|分別|歷年|每年|年度|拿了|"
+                             r"拿到|分到|budget|total|overall|axis|pillar|spend|spent|fund|funding|compare|most|least|"
+                             r"year|years|largest|highest|lowest|allocated|size|value|rate|amount|estimate|each|\d+年?")
+
+    def _explained(self, u: Understanding, known: list[str]) -> float:
+        """Share of the question (by concept weight) that a table entity, years and statistics
+        words account for; what is left points at something the table does not hold."""
+        known_norm = [match_form(k) for k in known if k]
+        total = explained = 0.0
+        for c in u.concepts:
+            weight = self.index.concept_weight(QueryConcept(c.typed, c.alternatives, c.named, c.noun))
+            total += weight
+            if (self._STAT_WORDS.fullmatch(c.typed) or c.typed.isdigit()
+                    or any(c.typed in k or k in c.typed for k in known_norm)
+                    or any(alt in k for alt in c.alternatives for k in known_norm)):
+                explained += weight
+        return explained / total if total else 1.0
+
+    # ---------------------------------------------------------------- replies
+    def _fact_answer(self, query: str, u: Understanding, q: Query, hit: Hit) -> Answer:
+        kinds = ASK_KINDS.get(u.entities.ask or "", set())
+        body, sources = compose.fact_body(self.kb, hit, match_form, u.concepts, u.entities.years, kinds,
+                                          u.entities.unit)
+        if u.english:
+            body = f"According to the report: {body}"
+        answer = Answer(query=query, answered=True, intent="fact", answer=body, sources=sources,
+                        confidence=hit.score, suggestions=self._suggestions(hit.sentence.node_id, exclude=query),
+                        lang="en" if u.english else "zh")
+        return self._grounded(answer)
+
+    def _faq_answer(self, query: str, u: Understanding, faq: FaqHit) -> Answer:
+        body, sources = compose.faq_body(self.kb, faq.entry, squeeze)
+        if u.english:
+            body = f"According to the report: {body}"
+        answer = Answer(query=query, answered=True, intent="faq", answer=body, sources=sources,
+                        confidence=faq.score,
+                        suggestions=self._suggestions(faq.entry.node_id, exclude=faq.entry.question),
+                        lang="en" if u.english else "zh")
+        return self._grounded(answer)
+
+    def _stat_answer(self, query: str, u: Understanding, stat: StatResult) -> Answer:
+        asked_out = [y for y in stat.missing_years if y > REPORT_LAST_YEAR or y < REPORT_FIRST_YEAR]
+        if asked_out and not [y for y in u.entities.years if y not in stat.missing_years]:
+            return self._out_of_scope(query, u)
+        body, sources = compose.stat_body(self.kb, stat, u.english)
+        answered = bool(stat.cells) or bool(stat.empty_reason)
+        answer = Answer(query=query, answered=answered, intent="stat", answer=body, sources=sources,
+                        confidence=0.95 if stat.cells else 0.8, suggestions=self._stat_suggestions(stat),
+                        figures=[c.text for c in stat.cells], lang="en" if u.english else "zh")
+        return self._grounded(answer)
+
+    def _clarify(self, query: str, u: Understanding, hits: list[Hit], faq_hits: list[FaqHit]) -> Answer:
+        suggestions = self._nearby_questions(hits, faq_hits)
+        if u.english:
+            body = "I'm not sure which figure you mean. Did you mean one of these?"
+        else:
+            body = "我不太確定您想問的是哪一項數據，您是想問："
+        return Answer(query=query, answered=False, intent="clarify", answer=body,
+                      confidence=hits[0].score if hits else 0.0, suggestions=suggestions,
+                      lang="en" if u.english else "zh")
+
+    def _out_of_scope(self, query: str, u: Understanding, *, advice: bool = False, hit: Hit | None = None) -> Answer:
+        if u.english:
+            body = ("I can't give personal advice or recommendations. " if advice else
+                    "The report does not cover that. ") + \
+                "I answer from the DIGI+ programme results report for 2017–2020 (e.g. iTaiwan hotspots, MyData, " \
+                "remote-area broadband, budgets per policy axis)."
+        else:
+            body = ("抱歉，我無法提供個人建議或推薦。" if advice else "抱歉，這份報告沒有提到這項資料。") + \
+                "我只根據《DIGI+方案 2017–2020 推動成果》報告回答，例如 iTaiwan 熱點、MyData 服務、偏鄉寬頻與各主軸預算。"
+        suggestions = self._suggestions(hit.sentence.node_id) if hit is not None and hit.coverage >= 0.3 else []
+        suggestions = (suggestions + self.example_questions())[:3]
+        scope = self.kb.nodes_by_path.get(SCOPE_PATH)
+        sources = [Source(section=scope.path, title=scope.display_title, agency="", quote=scope.display_title)] \
+            if scope else []
+        return self._grounded(Answer(query=query, answered=False, intent="out_of_scope", answer=body, sources=sources,
+                                     confidence=0.0 if hit is None else hit.score, suggestions=_unique(suggestions),
+                                     lang="en" if u.english else "zh"))
+
+    def _smalltalk(self, query: str, kind: str, english: bool, empty: bool = False) -> Answer:
+        examples = self.example_questions()
+        if english:
+            texts = {
+                "greeting": "Hello! I answer questions about Taiwan's DIGI+ programme results report. Try one of these:",
+                "thanks": "You're welcome! Anything else about the DIGI+ report?",
+                "help": "Ask me about the DIGI+ report in Chinese or English — hotspots, MyData, broadband, budgets "
+                        "— and I'll quote the report's figures with their source.",
+            }
+        else:
+            texts = {
+                "greeting": "您好！我是 DIGI+ 小幫手，可以回答《數位國家・創新經濟發展方案》推動成果報告裡的數據。試試看：",
+                "thanks": "不客氣！還想知道報告裡的哪些數據呢？",
+                "help": "請直接用中文或英文提問，例如 iTaiwan 熱點、MyData 服務、偏鄉寬頻、各主軸預算；我會引用報告原文的數字並註明出處。",
+            }
+        body = "請輸入您的問題。" + texts["help"] if empty else texts[kind]
+        return Answer(query=query, answered=False, intent=kind, answer=body, confidence=1.0, suggestions=examples,
+                      lang="en" if english else "zh")
+
+    # ------------------------------------------------------------ suggestions
+    def _suggestions(self, node_id: int, exclude: str = "", n: int = 3) -> list[str]:
+        """Follow-up questions from the FAQ: same passage first, then its parent, then its axis."""
+        node = self.kb.nodes[node_id]
+        out: list[str] = []
+        pools = [self._faq_by_node.get(node_id, [])]
+        if node.parent_id:
+            pools.append([e for nid, es in self._faq_by_node.items() if self.kb.nodes[nid].parent_id == node.parent_id
+                          for e in es])
+            pools.append(self._faq_by_node.get(node.parent_id, []))
+        pools.append([e for e in self.kb.faq if e.axis == node.axis])
+        exclude_norm = match_form(exclude)
+        for pool in pools:
+            for entry in pool:
+                if entry.question not in out and fuzz.ratio(match_form(entry.question), exclude_norm) < 85:
+                    out.append(entry.question)
+                if len(out) == n:
+                    return out
+        return out
+
+    def _stat_suggestions(self, stat: StatResult) -> list[str]:
+        years = self.kb.years
+        if stat.table == "budget":
+            first = stat.cells[0] if stat.cells else None
+            out = []
+            if first and first.axis:
+                out.append(f"主軸{first.axis}各年度預算")
+            out += [f"{years[-1]}年預算合計", f"{years[-1]}年哪個主軸預算最多", "總體指標達成情形"]
+            return _unique(out)[:3]
+        first = stat.cells[0]
+        others = [i.name for i in self.kb.indicators if i.key != first.indicator][:2]
+        return [f"{first.label}歷年數值"] + [f"{name}{years[-1]}年" for name in others]
+
+    def _nearby_questions(self, hits: list[Hit], faq_hits: list[FaqHit]) -> list[str]:
+        out = [h.entry.question for h in faq_hits if h.score >= 0.5]
+        for hit in hits[:3]:
+            out += self._suggestions(hit.sentence.node_id, n=2)
+        return _unique(out)[:3] or self.example_questions()
+
+    # -------------------------------------------------------------- grounding
+    def _grounded(self, answer: Answer) -> Answer:
+        quotes = [s.quote for s in answer.sources] + [s.title for s in answer.sources]
+        missing = ungrounded_numbers(answer.answer, quotes)
+        if missing:
+            # Should not happen; if it does, state only the report's own words.
+            log.error("ungrounded figures %s in reply to %r; replying with the quote only", missing, answer.query)
+            if answer.sources and answer.answered:
+                answer.answer = compose._fit(answer.sources[0].quote)
+            else:
+                answer.answer = re.sub(r"\d[\d,.]*", "", answer.answer)
+        if not answer.figures and answer.answered:
+            answer.figures = re.findall(r"\d[\d,.]*\d?\s*[^\s\d，。、；,;:：()（）]{0,3}", answer.answer)[:10]
+        return answer
+
+
+def _vocabulary(kb: KnowledgeBase) -> Vocabulary:
+    synonyms = [(variant, canonical) for variant, canonical, _ in kb.synonyms]
+    agencies = {variant: canonical for variant, canonical, kind in kb.synonyms if kind == "agency"}
+    for node in kb.nodes.values():
+        for agency in node.agencies:
+            agencies.setdefault(agency, agency)
+    for canonical in set(agencies.values()):
+        agencies.setdefault(canonical, canonical)
+    axis_aliases = {a.axis: [a.name, a.name_en, *a.aliases] for a in kb.axes.values()}
+    indicator_aliases = {i.key: [i.name, i.name_en, *i.aliases] for i in kb.indicators}
+    for ind in kb.indicators:
+        synonyms += [(alias, ind.name) for alias in ind.aliases if not alias.isascii()]
+    terms: set[str] = set(c for _, c in synonyms) | set(agencies) | {a.name for a in kb.axes.values()}
+    terms |= {i.name for i in kb.indicators}
+    for sentence in kb.sentences:
+        terms.update(re.findall(r"「([^」]{2,8})」", sentence.text))  # named programmes: 「借問站」
+        terms.update(w.lower() for w in re.findall(r"[A-Za-z][A-Za-z0-9+\-]*[A-Za-z0-9+]", sentence.text))
+    for node in kb.nodes.values():
+        if 2 <= len(node.title) <= 8:
+            terms.add(node.title)
+    return Vocabulary(domain_terms=sorted(terms), corpus=[s.text for s in kb.sentences], synonyms=synonyms, english=kb.english, axis_aliases=axis_aliases,
+                      indicator_aliases=indicator_aliases, agency_names=agencies)
+
+
+def _index_terms(words: tuple[str, ...], text: str) -> list[str]:
+    """Index terms: content words, and CJK bigrams in their own namespace (prefixed "~")."""
+    return list(words) + ["~" + b for b in bigrams(text)]
+
+
+def _unique(items: list[str]) -> list[str]:
+    out: list[str] = []
+    for item in items:
+        if item and item not in out:
+            out.append(item)
+    return out
+
+
+def _display(text) -> str:
+    return text[:200] if isinstance(text, str) else ""

@@ -1,0 +1,205 @@
+"""The `digibot` command (also `python -m bot`): a thin layer over the knowledge base and the core."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from .config import Config, ConfigError
+
+COMMANDS = {
+    "build-kb": "build the knowledge base from knowledge/ and print its counts",
+    "ask": "answer one question (or, with --json and no question, one per line of standard input)",
+    "eval": "score a question set (the format of eval/dev.jsonl)",
+    "chat": "interactive terminal chat with follow-up context",
+    "outline": "print the report's outline: paths, titles and agencies",
+    "run": "run the Telegram bot (long polling); needs TELEGRAM_BOT_TOKEN",
+    "serve": "run the web server: chat page, JSON API, health and the Telegram webhook",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="digibot", description="DIGI+ 小幫手 — answers from the DIGI+ 2017–2020 report.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    p = sub.add_parser("build-kb", help=COMMANDS["build-kb"])
+    p.add_argument("--knowledge-dir", type=Path, help="where the report and curated files are (default: the package's)")
+    p = sub.add_parser("ask", help=COMMANDS["ask"])
+    p.add_argument("question", nargs="*", help="the question; omit with --json to read standard input")
+    p.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    p = sub.add_parser("eval", help=COMMANDS["eval"])
+    p.add_argument("file", type=Path)
+    p.add_argument("--failures", action="store_true", help="list the questions answered wrongly")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    sub.add_parser("chat", help=COMMANDS["chat"])
+    p = sub.add_parser("outline", help=COMMANDS["outline"])
+    p.add_argument("--text", action="store_true", help="also print each node's sentences")
+    sub.add_parser("run", help=COMMANDS["run"])
+    sub.add_parser("serve", help=COMMANDS["serve"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        config = Config.from_env()
+    except ConfigError as exc:
+        print(f"digibot: {exc}", file=sys.stderr)
+        return 2
+    handler = {
+        "build-kb": cmd_build_kb, "ask": cmd_ask, "eval": cmd_eval, "chat": cmd_chat, "outline": cmd_outline,
+        "run": cmd_run, "serve": cmd_serve,
+    }[args.command]
+    try:
+        return handler(args, config) or 0
+    except KeyboardInterrupt:
+        return 130
+
+
+def _assistant(config: Config):
+    """The core on a fresh KB (built first when missing or stale)."""
+    from knowledge.build import BuildError
+
+    from .assistant import Assistant
+    from .service import ensure_kb
+
+    try:
+        ensure_kb(config.data_dir)
+    except BuildError as exc:
+        print(f"digibot: knowledge base build failed: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    return Assistant.load(config.data_dir)
+
+
+def cmd_build_kb(args, config: Config) -> int:
+    from knowledge.build import KNOWLEDGE_DIR, BuildError, build_kb
+
+    try:
+        result = build_kb(config.data_dir, args.knowledge_dir or KNOWLEDGE_DIR)
+    except BuildError as exc:
+        print(f"digibot build-kb: {exc}", file=sys.stderr)
+        return 1
+    c = result.counts
+    print(f"knowledge base written to {result.path} in {result.seconds:.2f}s")
+    print(f"  axes             {c['axes']}")
+    print(f"  outline nodes    {c['nodes']}")
+    print(f"  sentences        {c['sentences']}")
+    print(f"  figures          {c['figures']}")
+    print(f"  FAQ entries      {c['faq']}")
+    print(f"  table cells      {c['indicator_cells'] + c['budget_cells'] + c['budget_totals']} "
+          f"(indicators {c['indicator_cells']}, budget {c['budget_cells']}, stated totals {c['budget_totals']})")
+    print(f"  synonyms         {c['synonyms']}")
+    print(f"  english terms    {c['english_terms']}")
+    print(f"  source sha256    {result.source_sha256}")
+    if result.notes:
+        print("inconsistencies in the report itself (answers quote the report and flag these):")
+        for note in result.notes:
+            print(f"  - {note}")
+    return 0
+
+
+def cmd_ask(args, config: Config) -> int:
+    assistant = _assistant(config)
+    question = " ".join(args.question)
+    if question:
+        answer = assistant.ask(question)
+        print(json.dumps(answer.to_dict(), ensure_ascii=False) if args.json else _as_text(answer))
+        return 0
+    if not args.json:
+        print("digibot ask: give a question, or use --json to read questions from standard input", file=sys.stderr)
+        return 2
+    for line in sys.stdin:
+        answer = assistant.ask(line.rstrip("\n"))
+        sys.stdout.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+def _as_text(answer) -> str:
+    lines = [answer.answer]
+    for s in answer.sources:
+        lines.append(f"  來源：{s.section} {s.title}" + (f"（{s.agency}）" if s.agency else ""))
+        lines.append(f"  原文：{s.quote}")
+    if answer.suggestions:
+        lines.append("  延伸問題：" + " ｜ ".join(answer.suggestions))
+    return "\n".join(lines)
+
+
+def cmd_eval(args, config: Config) -> int:
+    from .evaluate import evaluate, load_questions
+
+    try:
+        rows = load_questions(args.file)
+    except (OSError, ValueError) as exc:
+        print(f"digibot eval: {exc}", file=sys.stderr)
+        return 2
+    assistant = _assistant(config)
+    started = time.perf_counter()
+    report = evaluate(assistant, rows)
+    elapsed = time.perf_counter() - started
+    if args.json:
+        print(json.dumps({**report.as_dict(), "seconds": round(elapsed, 3)}, ensure_ascii=False))
+    else:
+        print(f"questions            {report.total}  ({elapsed * 1000 / max(report.total, 1):.2f} ms each)")
+        print(f"answerable right     {report.answerable_right}/{report.answerable}  = {report.accuracy:.1%}  (target ≥ 95%)")
+        print(f"wrong figure         {report.wrong_figure}/{report.answerable}  = {report.wrong_rate:.1%}  (target ≤ 2%)")
+        print(f"out of scope refused {report.refused}/{report.out_of_scope}  = {report.refusal_rate:.1%}  (target ≥ 90%)")
+        print(f"greetings recognised {report.greetings_right}/{report.greetings}")
+    if args.failures:
+        for f in report.failures:
+            print(json.dumps(f, ensure_ascii=False))
+    return 0
+
+
+def cmd_chat(args, config: Config) -> int:
+    from .session import Session
+
+    assistant = _assistant(config)
+    session = Session()
+    print("DIGI+ 小幫手 — 請輸入問題（Ctrl-D 離開）")
+    while True:
+        try:
+            line = input("> ")
+        except EOFError:
+            print()
+            return 0
+        if line.strip() in ("/quit", "/exit"):
+            return 0
+        print(_as_text(assistant.ask(line, session)))
+
+
+def cmd_outline(args, config: Config) -> int:
+    from knowledge.build import read_source, source_path
+    from knowledge.outline import parse_outline
+
+    text, _ = read_source(source_path())
+    for node in parse_outline(text).nodes:
+        print(f"{node.path}\t{node.display_title}\t{'、'.join(node.agencies)}")
+        if args.text:
+            for sentence in node.sentences:
+                print(f"    {sentence}")
+    return 0
+
+
+def cmd_run(args, config: Config) -> int:
+    if not config.token:
+        print("digibot run: set TELEGRAM_BOT_TOKEN to the bot's token (from @BotFather) to run the Telegram bot",
+              file=sys.stderr)
+        return 2
+    from .telegram_app import run_polling
+
+    return run_polling(config)
+
+
+def cmd_serve(args, config: Config) -> int:
+    from .web import serve
+
+    return serve(config)

@@ -1,0 +1,195 @@
+"""Composing replies: short, phone-sized text that quotes the report's figures exactly.
+
+Each builder returns the reply body and its sources; `Assistant.ask` adds intent, confidence and
+suggestions and runs the grounding check.
+"""
+
+from __future__ import annotations
+
+import re
+
+from knowledge.search import Hit
+from knowledge.stats import StatResult
+from knowledge.store import FaqEntry, KnowledgeBase, Node, Sentence
+
+from .answer import MAX_ANSWER_CHARS, Source
+
+SHORT_SENTENCE = 160  # a sentence this short is quoted whole
+_CLAUSE_SPLIT = re.compile(r"[，；：,;]")
+_OPENS = "（(「『《【"
+_CLOSES = "）)」』》】"
+_CONNECTIVE_START = re.compile(r"^(其中|另外|另|並|同時|此外|目前|亦|也|且|而|包括|包含|如|例如|以及)")
+_YEAR_PHRASE = re.compile(r"(截至|迄|至|於)?\s*((?:19|20)\d{2}(?:\s*(?:-|至|到)\s*(?:19|20)\d{2})?\s*年(?:底|度)?)")
+
+
+def node_source(kb: KnowledgeBase, node: Node, quote: str) -> Source:
+    return Source(section=node.path, title=node.display_title, agency="、".join(node.agencies), quote=quote)
+
+
+def split_clauses(sentence: str) -> list[str]:
+    """Clauses at ，；： outside brackets and quotes; punctuation stays with its clause."""
+    clauses, depth, start = [], 0, 0
+    for i, ch in enumerate(sentence):
+        if ch in _OPENS:
+            depth += 1
+        elif ch in _CLOSES:
+            depth = max(0, depth - 1)
+        elif depth == 0 and _CLAUSE_SPLIT.match(ch):
+            clauses.append(sentence[start: i + 1])
+            start = i + 1
+    if start < len(sentence):
+        clauses.append(sentence[start:])
+    return [c for c in clauses if c.strip()]
+
+
+def finish(text: str) -> str:
+    text = text.strip().rstrip("，；：,;、")
+    if not text.endswith(("。", "！", "？", ".", "!", "?", "」", "）", ")")):
+        text += "。"
+    return text
+
+
+def fact_body(kb: KnowledgeBase, hit: Hit, match: callable, concepts: list, years: list[int],
+              ask_kinds: set[str], unit: str | None) -> tuple[str, list[Source]]:
+    """The answering sentence, cut to its relevant clauses when long, and its source."""
+    sentence = hit.sentence
+    node = kb.nodes[sentence.node_id]
+    siblings = kb.node_sentences(node.id)
+    quote_parts = [sentence.text]
+    text = sentence.text
+    prev = siblings[sentence.ord - 1] if sentence.ord > 0 else None
+    if prev and _CONNECTIVE_START.match(sentence.text) and len(prev.text) + len(text) <= SHORT_SENTENCE:
+        text = prev.text + text
+        quote_parts.insert(0, prev.text)
+    if len(text) > SHORT_SENTENCE:
+        text = _relevant_clauses(sentence, match, concepts, years, ask_kinds, unit)
+    body = finish(text)
+    period = _period_for(kb, node, sentence, body)
+    if period:
+        body = f"{period}，{body}"
+        quote_parts.insert(0, period)
+    return _fit(body), [node_source(kb, node, "".join(quote_parts) if not period else
+                                    f"{period}：" + "".join(quote_parts[1:]))]
+
+
+def _relevant_clauses(sentence: Sentence, match: callable, concepts: list, years: list[int],
+                      ask_kinds: set[str], unit: str | None) -> str:
+    clauses = split_clauses(sentence.text)
+    scores = []
+    offset = 0
+    for clause in clauses:
+        norm = match(clause)
+        score = sum(1.0 for c in concepts if any(alt in norm for alt in c.alternatives))
+        score += sum(1.5 for y in years if str(y) in clause)
+        start, end = offset, offset + len(clause)
+        figs = [f for f in sentence.figures if start <= f.start < end]
+        if any(f.kind in ask_kinds for f in figs):
+            score += 2.0
+        if unit and any(f.unit == unit for f in figs):
+            score += 1.0
+        scores.append(score)
+        offset = end
+    best = max(range(len(clauses)), key=lambda i: (scores[i], -i))
+    chosen = {best}
+    length = len(clauses[best])
+    # Grow around the best clause while neighbours are relevant and the reply stays short.
+    left, right = best - 1, best + 1
+    while True:
+        options = []
+        if left >= 0:
+            options.append((scores[left] + 0.1, left))
+        if right < len(clauses):
+            options.append((scores[right], right))
+        options = [o for o in options if o[0] > 0 and length + len(clauses[o[1]]) <= SHORT_SENTENCE]
+        if not options:
+            break
+        _, pick = max(options)
+        chosen.add(pick)
+        length += len(clauses[pick])
+        left, right = min(chosen) - 1, max(chosen) + 1
+    first, last = min(chosen), max(chosen)
+    return "".join(clauses[first: last + 1])
+
+
+def _period_for(kb: KnowledgeBase, node: Node, sentence: Sentence, body: str) -> str:
+    """The period a figure refers to, when the answer itself gives none (截至2020年)."""
+    if re.search(r"(?:19|20)\d{2}", body):
+        return ""
+    for source in [s.text for s in kb.node_sentences(node.id)[: sentence.ord]] + [node.display_title]:
+        m = _YEAR_PHRASE.search(source or "")
+        if m:
+            return (m.group(1) or "") + m.group(2).replace(" ", "")
+    return ""
+
+
+def _fit(text: str, limit: int = MAX_ANSWER_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    for mark in "。；，":
+        pos = cut.rfind(mark)
+        if pos > limit // 2:
+            return cut[: pos] + "…"
+    return cut + "…"
+
+
+def faq_body(kb: KnowledgeBase, entry: FaqEntry, squeeze: callable) -> tuple[str, list[Source]]:
+    node = kb.nodes[entry.node_id]
+    if node.kind == "table":
+        quote = _table_quote(kb, node, entry.answer, squeeze)
+    else:
+        sentences = kb.node_sentences(node.id)
+        numbers = re.findall(r"\d[\d,.]*\d|\d", squeeze(entry.answer))
+        picked = [s.text for s in sentences if any(n in squeeze(s.text) for n in numbers)] or [s.text for s in sentences]
+        quote = "".join(picked)
+    return _fit(entry.answer), [node_source(kb, node, quote)]
+
+
+def _table_quote(kb: KnowledgeBase, node: Node, answer: str, squeeze: callable) -> str:
+    from knowledge.stats import budget_header, budget_row_text, indicator_header, total_row_text
+
+    if node.path.startswith("肆"):
+        rows = [budget_row_text(kb, a) for a in kb.budget] + [total_row_text(kb)]
+        picked = [r for r in rows if any(n in squeeze(r) for n in re.findall(r"\d+\.\d+|\d{2,}", squeeze(answer)))]
+        return budget_header(kb) + "｜" + "｜".join(picked or rows)
+    rows = [i.printed for i in kb.indicators]
+    picked = [r for r in rows if any(n in squeeze(r) for n in re.findall(r"\d+\.\d+|\d{2,}", squeeze(answer)))]
+    return indicator_header(kb) + "｜" + "｜".join(picked or rows)
+
+
+def stat_body(kb: KnowledgeBase, result: StatResult, english: bool) -> tuple[str, list[Source]]:
+    source = Source(section=result.path, title=result.title, agency="", quote="｜".join(result.quotes))
+    if result.empty_reason:
+        if english:
+            text = ("The report's budget table lists this axis as N/A: its work is done by existing staff, "
+                    "so no technology budget was requested.")
+        else:
+            text = "報告的預算表中此主軸列為 N/A：" + result.empty_reason
+        return _fit(text), [source]
+    if result.superlative:
+        parts = []
+        for c in result.cells:
+            if english:
+                word = "largest" if result.superlative == "max" else "smallest"
+                parts.append(f"{c.year}: {c.label_en} ({c.label}) had the {word} budget, {c.text}")
+            else:
+                word = "最多" if result.superlative == "max" else "最少"
+                parts.append(f"{c.year}年預算{word}的是{c.label}，{c.text}")
+        return _fit(("; ".join(parts) + ".") if english else "；".join(parts) + "。"), [source]
+    first = result.cells[0]
+    values = []
+    for c in result.cells:
+        flag = (" (estimate, 預估值)" if english else "（預估值）") if c.estimate else ""
+        values.append(f"{c.year}: {c.text}{flag}" if english else f"{c.year}年{c.text}{flag}")
+    if result.table == "budget" and first.label == "合計":
+        subject = "DIGI+ technology budget, total" if english else "DIGI+方案科技預算合計"
+    elif result.table == "budget":
+        subject = f"Budget of {first.label_en} ({first.label})" if english else f"{first.label}的預算"
+    else:
+        subject = f"{first.label_en} ({first.label})" if english else first.label
+    text = f"{subject}: " + "; ".join(values) + "." if english else f"{subject}：" + "、".join(values) + "。"
+    if result.notes:
+        # The discrepancy itself is in the source; the reply only flags it, stating no new figure.
+        text += (" Note: the report's own figures are inconsistent here; see the source." if english else
+                 "（註：報告中此處數字前後不一致，詳見來源。）")
+    return _fit(text), [source]

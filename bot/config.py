@@ -1,0 +1,63 @@
+"""Configuration from environment variables (see DESIGN.md); read once at start-up."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_API_BASE = "https://api.telegram.org/bot"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _ids(value: str, name: str) -> frozenset[int]:
+    ids = set()
+    for part in value.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            ids.add(int(part))
+        except ValueError:
+            raise ConfigError(f"{name} must be comma-separated Telegram user ids, got {part!r}") from None
+    return frozenset(ids)
+
+
+@dataclass(frozen=True)
+class Config:
+    token: str = ""
+    api_base_url: str = DEFAULT_API_BASE
+    admin_ids: frozenset[int] = field(default_factory=frozenset)
+    official_ids: frozenset[int] = field(default_factory=frozenset)
+    data_dir: Path = Path("data")
+    port: int = 8080
+    webhook_url: str = ""
+    webhook_secret: str = ""
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Config":
+        env = dict(os.environ if env is None else env)
+        port_text = env.get("PORT", "8080").strip() or "8080"
+        try:
+            port = int(port_text)
+        except ValueError:
+            raise ConfigError(f"PORT must be a number, got {port_text!r}") from None
+        return cls(
+            token=env.get("TELEGRAM_BOT_TOKEN", "").strip(),
+            api_base_url=env.get("TELEGRAM_API_BASE_URL", "").strip() or DEFAULT_API_BASE,
+            admin_ids=_ids(env.get("DIGIBOT_ADMIN_IDS", ""), "DIGIBOT_ADMIN_IDS"),
+            official_ids=_ids(env.get("DIGIBOT_OFFICIAL_IDS", ""), "DIGIBOT_OFFICIAL_IDS"),
+            data_dir=Path(env.get("DIGIBOT_DATA_DIR", "").strip() or "data"),
+            port=port,
+            webhook_url=env.get("WEBHOOK_URL", "").strip(),
+            webhook_secret=env.get("WEBHOOK_SECRET", "").strip(),
+        )
+
+    def is_admin(self, user_id: int | None) -> bool:
+        return user_id is not None and user_id in self.admin_ids
+
+    def is_official(self, user_id: int | None) -> bool:
+        return user_id is not None and (user_id in self.official_ids or user_id in self.admin_ids)

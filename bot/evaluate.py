@@ -1,0 +1,119 @@
+"""Scoring a question set (the format of eval/dev.jsonl) with the rule in DESIGN.md."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .answer import MAX_ANSWER_CHARS, Answer
+
+SMALLTALK = ("greeting", "thanks", "help")
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[\s,]", "", unicodedata.normalize("NFKC", text).lower())
+
+
+def is_right(row: dict, answer: Answer) -> bool:
+    kind = row.get("kind")
+    if kind == "out_of_scope":
+        return not answer.answered
+    if kind == "greeting":
+        return answer.intent in SMALLTALK
+    if not answer.answered or len(answer.answer) > MAX_ANSWER_CHARS:
+        return False
+    text = _squash(answer.answer)
+    return all(any(_squash(spelling) in text for spelling in group) for group in row.get("expect", []))
+
+
+@dataclass
+class EvalReport:
+    total: int = 0
+    answerable: int = 0
+    answerable_right: int = 0
+    wrong_figure: int = 0  # answered, but without the expected figure
+    out_of_scope: int = 0
+    refused: int = 0
+    greetings: int = 0
+    greetings_right: int = 0
+    failures: list[dict] = field(default_factory=list)
+
+    @property
+    def accuracy(self) -> float:
+        return self.answerable_right / self.answerable if self.answerable else 1.0
+
+    @property
+    def wrong_rate(self) -> float:
+        return self.wrong_figure / self.answerable if self.answerable else 0.0
+
+    @property
+    def refusal_rate(self) -> float:
+        return self.refused / self.out_of_scope if self.out_of_scope else 1.0
+
+    @property
+    def greeting_rate(self) -> float:
+        return self.greetings_right / self.greetings if self.greetings else 1.0
+
+    @property
+    def score(self) -> float:
+        """One number for comparing two knowledge bases: share of all questions right."""
+        right = self.answerable_right + self.refused + self.greetings_right
+        return right / self.total if self.total else 1.0
+
+    def as_dict(self) -> dict:
+        return {
+            "total": self.total,
+            "answerable": self.answerable,
+            "answerable_right": self.answerable_right,
+            "accuracy": round(self.accuracy, 4),
+            "wrong_figure": self.wrong_figure,
+            "wrong_figure_rate": round(self.wrong_rate, 4),
+            "out_of_scope": self.out_of_scope,
+            "refused": self.refused,
+            "refusal_rate": round(self.refusal_rate, 4),
+            "greetings": self.greetings,
+            "greetings_right": self.greetings_right,
+            "score": round(self.score, 4),
+        }
+
+
+def load_questions(path: Path) -> list[dict]:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: line {number} is not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("q"), str):
+            raise ValueError(f"{path}: line {number} has no question \"q\"")
+        rows.append(row)
+    return rows
+
+
+def evaluate(assistant, rows: list[dict]) -> EvalReport:
+    report = EvalReport()
+    for row in rows:
+        answer = assistant.ask(row["q"])
+        right = is_right(row, answer)
+        kind = row.get("kind")
+        report.total += 1
+        if kind == "out_of_scope":
+            report.out_of_scope += 1
+            report.refused += right
+        elif kind == "greeting":
+            report.greetings += 1
+            report.greetings_right += right
+        else:
+            report.answerable += 1
+            report.answerable_right += right
+            if answer.answered and not right:
+                report.wrong_figure += 1
+        if not right:
+            report.failures.append({"id": row.get("id"), "q": row["q"], "kind": kind, "expect": row.get("expect"),
+                                    "intent": answer.intent, "answered": answer.answered, "answer": answer.answer})
+    return report

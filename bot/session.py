@@ -1,0 +1,56 @@
+"""Conversation context: what the last question was about, for follow-ups ("那2019年呢?")."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+SESSION_TTL_SECONDS = 30 * 60  # a follow-up half an hour later is a new conversation
+
+
+@dataclass
+class Session:
+    intent: str | None = None
+    text: str = ""  # normalised text of the last answered question
+    years: list[int] = field(default_factory=list)
+    axis: int | None = None
+    indicator: str | None = None
+    budget: bool = False
+    total: bool = False
+    ask: str | None = None
+    node_id: int | None = None
+    updated: float = 0.0
+
+    def expired(self, now: float | None = None) -> bool:
+        return not self.updated or (now or time.time()) - self.updated > SESSION_TTL_SECONDS
+
+    def clear(self) -> None:
+        self.__init__()
+
+
+class SessionStore:
+    """Sessions by key (chat id, browser session), dropping the stale ones as it goes."""
+
+    def __init__(self, max_sessions: int = 10000):
+        self._sessions: dict[str, Session] = {}
+        self.max_sessions = max_sessions
+
+    def get(self, key: str) -> Session:
+        session = self._sessions.get(key)
+        if session is None or session.expired():
+            session = Session()
+            self._sessions[key] = session
+            if len(self._sessions) > self.max_sessions:
+                self._evict()
+        return session
+
+    def _evict(self) -> None:
+        now = time.time()
+        for key in [k for k, s in self._sessions.items() if s.expired(now)]:
+            del self._sessions[key]
+        while len(self._sessions) > self.max_sessions:
+            oldest = min(self._sessions, key=lambda k: self._sessions[k].updated)
+            del self._sessions[oldest]
+
+    def __len__(self) -> int:
+        return len(self._sessions)

@@ -1,0 +1,1 @@
+"""Thin Telegram handlers: translate updates into Assistant calls and Answers into replies."""

@@ -1,0 +1,1 @@
+"""Understanding a message: normalise → tokenise → classify → extract entities (see pipeline.py)."""

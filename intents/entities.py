@@ -1,0 +1,207 @@
+"""Stage 4 — entities: years, policy axis, indicator, agency, place, and what kind of figure is asked.
+
+All rules work on the normalised text (Traditional, lower case). The report covers 2017–2020, so
+relative years ("去年") are read relative to 2020, its last year.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz
+
+REPORT_FIRST_YEAR = 2017
+REPORT_LAST_YEAR = 2020
+
+_CN_DIGIT = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "壹": 1, "貳": 2, "參": 3, "肆": 4,
+             "伍": 5, "陸": 6, "柒": 7}
+
+RELATIVE_YEARS = {"前年": REPORT_LAST_YEAR - 2, "去年": REPORT_LAST_YEAR - 1, "今年": REPORT_LAST_YEAR,
+                  "last year": REPORT_LAST_YEAR - 1, "this year": REPORT_LAST_YEAR}
+
+# Places whose figures the report would have to name explicitly. Taiwan itself is the default
+# scope and never a constraint.
+PLACES = {
+    # Taiwan's cities, counties and islands
+    "臺北": "臺北", "taipei": "臺北", "新北": "新北", "桃園": "桃園", "taoyuan": "桃園", "臺中": "臺中",
+    "taichung": "臺中", "臺南": "臺南", "tainan": "臺南", "高雄": "高雄", "kaohsiung": "高雄", "基隆": "基隆",
+    "新竹": "新竹", "hsinchu": "新竹", "苗栗": "苗栗", "彰化": "彰化", "南投": "南投", "雲林": "雲林", "嘉義": "嘉義",
+    "屏東": "屏東", "宜蘭": "宜蘭", "花蓮": "花蓮", "hualien": "花蓮", "臺東": "臺東", "taitung": "臺東", "澎湖": "澎湖",
+    "金門": "金門", "連江": "連江", "馬祖": "連江", "蘭嶼": "蘭嶼", "綠島": "綠島", "板橋": "板橋", "林口": "林口",
+    # other countries and regions
+    "美國": "美國", "america": "美國", "united states": "美國", "usa": "美國", "u.s.": "美國",
+    "日本": "日本", "japan": "日本", "韓國": "韓國", "南韓": "韓國", "korea": "韓國", "北韓": "北韓",
+    "中國": "中國", "大陸": "中國", "china": "中國", "香港": "香港", "hong kong": "香港", "澳門": "澳門",
+    "新加坡": "新加坡", "singapore": "新加坡", "馬來西亞": "馬來西亞", "大馬": "馬來西亞", "malaysia": "馬來西亞",
+    "泰國": "泰國", "thailand": "泰國", "印尼": "印尼", "indonesia": "印尼", "越南": "越南", "vietnam": "越南",
+    "菲律賓": "菲律賓", "philippines": "菲律賓", "汶萊": "汶萊", "brunei": "汶萊", "印度": "印度", "india": "印度",
+    "德國": "德國", "germany": "德國", "英國": "英國", "britain": "英國", "united kingdom": "英國", "uk": "英國",
+    "法國": "法國", "france": "法國", "歐盟": "歐盟", "歐洲": "歐盟", "europe": "歐盟", "european union": "歐盟",
+    "愛沙尼亞": "愛沙尼亞", "estonia": "愛沙尼亞", "芬蘭": "芬蘭", "finland": "芬蘭", "瑞典": "瑞典", "sweden": "瑞典",
+    "瑞士": "瑞士", "switzerland": "瑞士", "荷蘭": "荷蘭", "netherlands": "荷蘭", "以色列": "以色列", "israel": "以色列",
+    "澳洲": "澳洲", "australia": "澳洲", "紐西蘭": "紐西蘭", "new zealand": "紐西蘭", "加拿大": "加拿大",
+    "canada": "加拿大", "俄羅斯": "俄羅斯", "russia": "俄羅斯", "南非": "南非", "south africa": "南非",
+    "巴西": "巴西", "brazil": "巴西", "墨西哥": "墨西哥", "mexico": "墨西哥", "義大利": "義大利", "italy": "義大利",
+    "西班牙": "西班牙", "spain": "西班牙", "丹麥": "丹麥", "denmark": "丹麥", "挪威": "挪威", "norway": "挪威",
+    "愛爾蘭": "愛爾蘭", "ireland": "愛爾蘭", "波蘭": "波蘭", "poland": "波蘭", "土耳其": "土耳其", "turkey": "土耳其",
+    "沙烏地": "沙烏地", "saudi": "沙烏地", "杜拜": "杜拜", "dubai": "杜拜", "埃及": "埃及", "egypt": "埃及",
+    "緬甸": "緬甸", "myanmar": "緬甸", "柬埔寨": "柬埔寨", "cambodia": "柬埔寨", "寮國": "寮國", "laos": "寮國",
+    "蒙古": "蒙古", "mongolia": "蒙古", "巴基斯坦": "巴基斯坦", "pakistan": "巴基斯坦", "孟加拉": "孟加拉",
+}
+# What a place must look like in the report to count as mentioned (中國 is written 中國大陸).
+PLACE_EVIDENCE = {"中國": ("中國", "大陸"), "韓國": ("韓國", "南韓"), "歐盟": ("歐盟", "歐洲", "歐方", "台歐"),
+                  "馬來西亞": ("馬來西亞", "大馬", "臺馬"), "美國": ("美國", "美商")}
+
+_EN_PLACE = re.compile(r"\b(" + "|".join(re.escape(k) for k in sorted(PLACES, key=len, reverse=True)
+                                         if k.isascii()) + r")\b")
+_ZH_PLACE = re.compile("|".join(re.escape(k) for k in sorted(PLACES, key=len, reverse=True) if not k.isascii()))
+
+# What kind of figure the question asks for, from its question words.
+ASK_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("date", re.compile(r"哪一?年|哪一?天|何時|什麼時候|幾月|幾號|哪個月|日期|when\b|what date|which year|what year|which day")),
+    ("rank", re.compile(r"第幾|排名|排行|名次|\brank|\bplace[d]?\b|position")),
+    ("multiple", re.compile(r"幾倍|多少倍|倍數|how many times|times (?:more|higher|as)")),
+    ("percent", re.compile(r"百分之|百分比|%|比例|比率|幾成|\w率|percent|percentage|\brate\b|share|proportion")),
+    ("money", re.compile(r"多少錢|金額|預算|經費|投資|多少億|多少萬|幾億|花了|營收|商機|交易額|產值|補助款|budget|cost|money|"
+                         r"fund|invest|revenue|dollars|nt\$|spend|spent")),
+    ("speed", re.compile(r"網速|速度|頻寬|速率|mbps|gbps|bandwidth|speed")),
+    ("duration", re.compile(r"多久|多長時間|多少時間|幾分鐘|幾秒|幾小時|幾天|多少小時|多少天|how long|minutes|hours|seconds")),
+    ("count", re.compile(r"多少|幾|多大|多高|多長|how many|number of|how much|how big|how large")),
+]
+
+# Measure words a count question may name ("幾處", "多少家") — the answer should carry the same.
+_UNIT_ASKED = re.compile(r"(?:幾|多少)\s*(人次|人|個|處|項|家|所|件|場|部|座|張|筆|則|案|次|門|校|篇|組|式|集|點|站|條|位|名|間|台|款|種|屆|國|隊|池|倍|億|萬)")
+
+BUDGET_WORDS = re.compile(r"預算|經費|科技預算|投入.{0,6}(?:錢|多少)|編列|編了|花了|花多少|撥款|"
+                          r"(?:拿|得|分|獲得|分配|分到).{0,4}(?:多少錢|多少預算|多少經費|多少億)|"
+                          r"budget|funding|spend|spent|allocat")
+TOTAL_WORDS = re.compile(r"總共|合計|總計|全部|總額|加總|總預算|整體|總投入|一共|total|overall|altogether|in all|sum")
+COMPARE_WORDS = re.compile(r"比較|相比|對比|比起|vs\.?|versus|compare|差多少|差距|增加了?多少|成長了?多少|變化|趨勢|difference|change|trend")
+MAX_WORDS = re.compile(r"最多|最高|最大|最少|最低|最小|most|highest|largest|biggest|least|lowest|smallest")
+FOLLOW_UP = re.compile(r"^(?:那|那麼|那如果|還有|再問|and|what about|how about)|(?:呢|咧|的呢)[?？。!！]*$|^(?:and|what about|how about)\b")
+LATEST = re.compile(r"現在|目前|最新|如今|現今|至今|now|current|latest|today")
+ADVICE = re.compile(r"推薦|推荐|哪一?家|哪一?間|最便宜|便宜|划算|值得買|值不值得|該買|要買|怎麼選|如何選擇|建議我|幫我選|比價|"
+                    r"recommend|cheapest|which (?:isp|provider|carrier|company) should|best (?:deal|plan|price)")
+
+
+@dataclass
+class Entities:
+    years: list[int] = field(default_factory=list)
+    year_range: tuple[int, int] | None = None
+    axis: int | None = None
+    indicator: str | None = None
+    agencies: list[str] = field(default_factory=list)
+    places: list[str] = field(default_factory=list)
+    ask: str | None = None  # date, rank, multiple, percent, money, speed, duration, count
+    unit: str | None = None  # measure word asked for: 處, 家, 人次 …
+    budget: bool = False
+    total: bool = False
+    compare: bool = False
+    superlative: str | None = None  # "max" or "min"
+    follow_up: bool = False
+    advice: bool = False
+    latest: bool = False  # 現在, 目前, 最新: the most recent figure
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v not in (None, [], False)}
+
+
+def extract_years(text: str) -> tuple[list[int], tuple[int, int] | None]:
+    years: list[int] = []
+    span = None
+    m = re.search(r"((?:19|20)\d{2})\s*(?:年)?\s*(?:至|到|-|~|～|－|through|to)\s*((?:19|20)\d{2})", text)
+    if m:
+        a, b = int(m.group(1)), int(m.group(2))
+        if a < b:
+            span = (a, b)
+    for m in re.finditer(r"(?<!\d)((?:19|20)\d{2})(?!\d)", text):
+        years.append(int(m.group(1)))
+    # 民國 years: 106年–109年 are 2017–2020 (also 110 and later, which the report does not cover).
+    for m in re.finditer(r"(?:民國\s*)?(?<!\d)(1[01]\d)\s*年", text):
+        years.append(int(m.group(1)) + 1911)
+    for word, year in RELATIVE_YEARS.items():
+        if word in text:
+            years.append(year)
+    seen: list[int] = []
+    for y in years:
+        if y not in seen:
+            seen.append(y)
+    return seen, span
+
+
+def extract_axis(text: str, axis_aliases: dict[int, list[str]]) -> int | None:
+    m = re.search(r"主軸\s*(?:第)?\s*([1-7一二三四五六七])|第\s*([1-7一二三四五六七])\s*(?:個)?主軸|axis\s*([1-7])\b", text)
+    if m:
+        token = next(g for g in m.groups() if g)
+        return int(token) if token.isdigit() else _CN_DIGIT[token]
+    best: tuple[int, int] | None = None
+    for axis, aliases in axis_aliases.items():
+        for alias in aliases:
+            alias = alias.lower()
+            if alias and (alias in text if not alias.isascii() else re.search(rf"\b{re.escape(alias)}\b", text)):
+                if best is None or len(alias) > best[1]:
+                    best = (axis, len(alias))
+    return best[0] if best else None
+
+
+def extract_places(text: str) -> list[str]:
+    found = [PLACES[m.group(0)] for m in _ZH_PLACE.finditer(text)]
+    found += [PLACES[m.group(1)] for m in _EN_PLACE.finditer(text)]
+    out: list[str] = []
+    for place in found:
+        if place not in out:
+            out.append(place)
+    return out
+
+
+def place_words(text: str) -> list[str]:
+    """The place names as typed ("高雄", "estonia"), to keep them out of topic words."""
+    return [m.group(0) for m in _ZH_PLACE.finditer(text)] + [m.group(1) for m in _EN_PLACE.finditer(text)]
+
+
+def extract_entities(text: str, axis_aliases: dict[int, list[str]], indicator_aliases: dict[str, list[str]],
+                     agency_names: dict[str, str]) -> Entities:
+    ent = Entities()
+    ent.years, ent.year_range = extract_years(text)
+    ent.axis = extract_axis(text, axis_aliases)
+    best = None
+    compact = text.replace(" ", "")
+    for key, aliases in indicator_aliases.items():
+        for alias in aliases:
+            alias = alias.lower()
+            if alias and (alias in text or alias.replace(" ", "") in compact) and (best is None or len(alias) > best[1]):
+                best = (key, len(alias))
+    if best is None:
+        # Near spellings of a long indicator name ("數位生活服務使用普及律") still name it.
+        for key, aliases in indicator_aliases.items():
+            for alias in aliases:
+                if len(alias) >= 6 and not alias.isascii():
+                    score = fuzz.partial_ratio(alias, text)
+                    if score >= 88 and (best is None or score > best[1]):
+                        best = (key, score)
+    ent.indicator = best[0] if best else None
+    for name, canonical in agency_names.items():
+        if name in text and canonical not in ent.agencies:
+            ent.agencies.append(canonical)
+    ent.places = extract_places(text)
+    unit = _UNIT_ASKED.search(text)
+    ent.unit = unit.group(1) if unit else None
+    for kind, pattern in ASK_PATTERNS:
+        if kind not in ("date", "rank", "multiple") and ent.unit and ent.unit not in ("億", "萬"):
+            # "幾家", "多少人次": a count with its measure word, whatever else is mentioned.
+            ent.ask = "count"
+            break
+        if pattern.search(text):
+            ent.ask = kind
+            break
+    ent.budget = bool(BUDGET_WORDS.search(text))
+    ent.total = bool(TOTAL_WORDS.search(text))
+    ent.compare = bool(COMPARE_WORDS.search(text)) or len(ent.years) >= 2
+    sup = MAX_WORDS.search(text)
+    if sup:
+        ent.superlative = "min" if sup.group(0) in ("最少", "最低", "最小", "least", "lowest", "smallest") else "max"
+    ent.follow_up = bool(FOLLOW_UP.search(text.strip()))
+    ent.advice = bool(ADVICE.search(text))
+    ent.latest = bool(LATEST.search(text)) and not ent.years
+    return ent

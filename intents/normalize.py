@@ -1,0 +1,86 @@
+"""Stage 1 — normalisation: one canonical spelling for whatever the user typed.
+
+NFKC (full/half width), lower case, Simplified → Traditional with Taiwan phrasing (OpenCC
+``s2twp``), 台 → 臺 as the report writes it, and the PDF-style spacing removed. Display text
+stays as the user wrote it; only matching uses the normalised form.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+import opencc
+
+MAX_CHARS = 2000  # longer messages are cut; nobody asks a question this long
+
+# Character conversion only (s2tw): OpenCC's phrase tables (s2twp) also rewrite Traditional
+# input (設備→裝置), which moves it away from the report's own words. Mainland vocabulary
+# (软件, 宽带, 数字经济) is mapped by the curated synonyms instead.
+_s2t = opencc.OpenCC("s2tw")
+_t2s = opencc.OpenCC("t2s")
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_SPACES = re.compile(r"\s+")
+_CJK_SPACE = re.compile(rf"(?<=[{_CJK}]) (?=[{_CJK}\d])|(?<=[{_CJK}\d]) (?=[{_CJK}])")
+# Characters the report writes in one form where users type another.
+_VARIANTS = str.maketrans({"台": "臺", "逹": "達", "佈": "布", "裏": "裡", "綫": "線", "汙": "污"})
+
+
+@dataclass(frozen=True)
+class Normalized:
+    original: str  # as typed (trimmed, control characters removed, length-capped)
+    text: str  # Traditional, NFKC, lower case: what every later stage matches on
+    simplified: str  # `text` in Simplified characters, for jieba (see DESIGN.md)
+    truncated: bool = False
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.text.strip()
+
+
+def clean_display(text: str) -> tuple[str, bool]:
+    """User text safe to echo: no control characters, at most MAX_CHARS characters."""
+    text = _CONTROL.sub("", text or "").strip()
+    truncated = len(text) > MAX_CHARS
+    return text[:MAX_CHARS], truncated
+
+
+@lru_cache(maxsize=4096)
+def to_traditional(text: str) -> str:
+    return _s2t.convert(text)
+
+
+def to_simplified(text: str) -> str:
+    return _t2s.convert(text)
+
+
+def match_form(text: str) -> str:
+    """The normalised form used on both sides of every comparison (questions and report)."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = text.translate(_VARIANTS)
+    text = text.replace("wi-fi", "wifi").replace("e-mail", "email")
+    text = _SPACES.sub(" ", text).strip()
+    return _CJK_SPACE.sub("", text)
+
+
+def traditional(text: str, keep: frozenset[str] = frozenset()) -> str:
+    """Simplified → Traditional, leaving alone characters in `keep` (the report's own characters):
+    村里 stays 村里 although 里 is also the Simplified form of 裡."""
+    if not re.search(f"[{_CJK}]", text):
+        return text
+    converted = to_traditional(text)
+    if not keep or len(converted) != len(text):
+        return converted
+    return "".join(o if o in keep else c for o, c in zip(text, converted))
+
+
+def normalize(text: str, keep: frozenset[str] = frozenset()) -> Normalized:
+    original, truncated = clean_display(text)
+    nfkc = unicodedata.normalize("NFKC", original)
+    traditional_text = traditional(nfkc, keep)
+    form = match_form(traditional_text)
+    return Normalized(original=original, text=form, simplified=to_simplified(form), truncated=truncated)

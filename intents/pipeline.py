@@ -1,0 +1,248 @@
+"""The understanding pipeline: normalise → small talk → tokenise → repair and expand → entities.
+
+Each stage is a small function or class in this package; `Understander.understand` runs them in
+order and returns one plain value object, `Understanding`, for the answering core.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .classify import smalltalk_intent, strip_leading_greeting
+from .entities import Entities, extract_entities, place_words
+from .normalize import Normalized, match_form, normalize, to_simplified
+from .tokenize import STOPWORDS, Tokenizer, Tokens, is_cjk
+from .typos import Correction, TypoCorrector
+
+# Question words and particles are never typos of report terms (多大 is not 多達).
+_QUESTION_CHARS = re.compile(r"[幾多少什麼哪誰嗎呢吧了的是有]")
+_EN_WORD = re.compile(r"[a-z][a-z0-9+\-']*[a-z0-9+]|[a-z]")
+_CAPITALISED = re.compile(r"\b([A-Z][a-zA-Z\-]+)")
+_ACRONYM = re.compile(r"\b([A-Z][A-Z0-9]{1,})\b")
+# Capitalised words that are not names: calendar words and sentence openers.
+_NOT_NAMES = set("""january february march april may june july august september october november december
+monday tuesday wednesday thursday friday saturday sunday i what how which when where who why""".split()) | STOPWORDS
+
+
+@dataclass
+class Vocabulary:
+    """What the understanding stages know about the domain; drawn from the knowledge base."""
+
+    domain_terms: list[str] = field(default_factory=list)  # report terms kept whole by jieba
+    corpus: list[str] = field(default_factory=list)  # the report's sentences: their words are the typo vocabulary
+    synonyms: list[tuple[str, str]] = field(default_factory=list)  # (variant, canonical report term)
+    english: dict[str, list[str]] = field(default_factory=dict)  # english phrase → report terms
+    axis_aliases: dict[int, list[str]] = field(default_factory=dict)
+    indicator_aliases: dict[str, list[str]] = field(default_factory=dict)
+    agency_names: dict[str, str] = field(default_factory=dict)  # any name → canonical short name
+
+
+@dataclass
+class Concept:
+    """One thing the question is about, with the report spellings that would match it."""
+
+    typed: str
+    alternatives: list[str]
+    named: bool = False  # an English proper name or acronym ("Estonia", "e-Residency", "GDP")
+    noun: bool = False  # a Chinese noun: when the report lacks it, the question is about something else
+
+
+@dataclass
+class Understanding:
+    normalized: Normalized
+    text: str  # normalised text, a leading greeting removed
+    smalltalk: str | None
+    tokens: Tokens
+    corrections: list[Correction]
+    expansions: list[tuple[str, str]]  # (what was typed, report term)
+    entities: Entities
+    english: bool
+    concepts: list[Concept]
+    search_text: str  # text handed to retrieval: the question plus repairs and expansions
+    canonical: str = ""  # the question with typos repaired and variants replaced by report terms
+    corrected: str = ""  # the question with typos repaired only
+    focus: list[Concept] = field(default_factory=list)  # a follow-up's new words, which an answer must cover
+
+    @property
+    def is_empty(self) -> bool:
+        return self.normalized.is_empty
+
+
+class Understander:
+    def __init__(self, vocabulary: Vocabulary):
+        self.vocabulary = vocabulary
+        self.report_chars = frozenset(ch for sentence in vocabulary.corpus for ch in sentence)
+        self.tokenizer = Tokenizer(vocabulary.domain_terms + [c for _, c in vocabulary.synonyms])
+        # The typo vocabulary: the report's words, and pairs of adjacent words up to four
+        # characters (jieba cuts 涵蓋率 as 涵蓋/率, but people type it as one word).
+        report_words: set[str] = set()
+        for sentence in vocabulary.corpus:
+            words = self.tokenizer.cut(match_form(sentence))
+            report_words.update(words)
+            report_words.update(a + b for a, b in zip(words, words[1:]) if len(a + b) <= 4)
+        self.typos = TypoCorrector(
+            [match_form(t) for t in vocabulary.domain_terms] + sorted(report_words),
+            is_known_word=lambda w: self.tokenizer.word_frequency(w) > 50,
+            skip=lambda gram: gram in STOPWORDS or bool(_QUESTION_CHARS.search(gram)),
+        )
+        self._synonyms: dict[str, set[str]] = {}
+        for variant, canonical in vocabulary.synonyms:
+            key = match_form(variant)
+            if key and key != match_form(canonical):
+                self._synonyms.setdefault(key, set()).add(match_form(canonical))
+        self._max_variant = max((len(k) for k in self._synonyms), default=1)
+        self.short_report_words = {w.lower() for s in vocabulary.corpus for w in re.findall(r"\b[A-Za-z0-9]{2}\b", s)}
+        self._english = {match_form(k): [match_form(t) for t in v] for k, v in vocabulary.english.items()}
+        self._agencies = {match_form(k): v for k, v in vocabulary.agency_names.items()}
+        self._axis_aliases = {a: [match_form(x) for x in v] for a, v in vocabulary.axis_aliases.items()}
+        self._indicator_aliases = {k: [match_form(x) for x in v] for k, v in vocabulary.indicator_aliases.items()}
+
+    def understand(self, text: str) -> Understanding:
+        norm = normalize(text, self.report_chars)
+        smalltalk = smalltalk_intent(norm.text)
+        body = strip_leading_greeting(norm.text) if smalltalk is None else norm.text
+        simplified = norm.simplified if body == norm.text else to_simplified(body)
+        tokens = self.tokenizer.tokens(body, simplified)
+        corrections = self.typos.corrections(list(tokens.all_words))
+        expansions = self._expand(body)
+        english = _is_english(body)
+        entities = extract_entities(body, self._axis_aliases, self._indicator_aliases, self._agencies)
+        # Repairs and report terms also feed the entity rules ("函蓋率", "数字经济" find their indicator).
+        canonical = body
+        corrected = body
+        for c in corrections:
+            corrected = corrected.replace(c.typed, c.term)
+        if corrections or expansions:
+            for c in corrections:
+                canonical = canonical.replace(c.typed, c.term)
+            for typed, term in expansions:
+                if typed.isascii():
+                    canonical = re.sub(rf"(?<![a-z0-9]){re.escape(typed)}(?![a-z0-9])", term, canonical)
+                else:
+                    canonical = canonical.replace(typed, term)
+            more = extract_entities(canonical, self._axis_aliases, self._indicator_aliases, self._agencies)
+            entities.indicator = entities.indicator or more.indicator
+            entities.axis = entities.axis or more.axis
+            entities.agencies = entities.agencies or more.agencies
+            entities.budget = entities.budget or more.budget
+            if entities.ask is None:
+                entities.ask = more.ask
+        concepts = self._concepts(body, text, tokens, corrections, expansions)
+        search_text = " ".join([body] + [c.term for c in corrections] + [t for _, t in expansions])
+        return Understanding(norm, body, smalltalk, tokens, corrections, expansions, entities, english, concepts,
+                             search_text, canonical=canonical, corrected=corrected)
+
+    def _expand(self, text: str) -> list[tuple[str, str]]:
+        """Synonyms and English glossary entries found in the text, as (typed, report term)."""
+        found: list[tuple[str, str]] = []
+        seen: set[str] = set()
+
+        def add(typed: str, term: str) -> None:
+            if term not in seen and term not in text:
+                seen.add(term)
+                found.append((typed, term))
+
+        # CJK and mixed variants: every substring up to the longest variant.
+        n = len(text)
+        for i in range(n):
+            for j in range(i + 1, min(n, i + self._max_variant) + 1):
+                canon = self._synonyms.get(text[i:j])
+                if canon and _whole_word(text, i, j):
+                    for term in sorted(canon):
+                        add(text[i:j], term)
+        # English words and phrases (up to four words), singular forms tried too.
+        words = _EN_WORD.findall(text)
+        for size in (4, 3, 2, 1):
+            for i in range(len(words) - size + 1):
+                phrase = " ".join(words[i: i + size])
+                for form in _forms(phrase):
+                    for term in self._english.get(form, ()):
+                        add(phrase, term)
+                    for term in sorted(self._synonyms.get(form, ())):
+                        add(phrase, term)
+        return found
+
+    def _concepts(self, body: str, original: str, tokens: Tokens, corrections: list[Correction],
+                  expansions: list[tuple[str, str]]) -> list[Concept]:
+        concepts: list[Concept] = []
+        named = {m.group(1).lower() for m in _CAPITALISED.finditer(original) if m.start() > 0}
+        named |= {m.group(1).lower() for m in _ACRONYM.finditer(original)}
+        named -= _NOT_NAMES
+        places = set(place_words(body))
+        by_typed: dict[str, list[str]] = {}
+        for typed, term in expansions:
+            by_typed.setdefault(typed, []).append(term)
+        for c in corrections:
+            by_typed.setdefault(c.typed, []).append(c.term)
+        covered: set[str] = set()
+        for word in tokens.words:
+            if word in covered or word in places:
+                continue  # places are checked as constraints, not counted as topic words
+            alternatives = [word]
+            for typed, terms in by_typed.items():
+                if word in typed or typed in word:
+                    alternatives += terms
+                    covered.add(typed)
+            if word.isascii():
+                for form in _forms(word):
+                    alternatives += self._english.get(form, [])
+                if (len(word) <= 2 and word not in by_typed and not re.search(r"\d", word) and len(alternatives) == 1
+                        and word not in named and word not in self.short_report_words):
+                    continue  # "it", "vs": too short to carry meaning, unless the report uses it (TB, AI, PV)
+            concepts.append(Concept(word, _dedupe(alternatives), named=word in named,
+                                    noun=self.tokenizer.is_noun(word)))
+        # Expansions from multi-word phrases not tied to a single token ("ministry of labor").
+        for typed, terms in by_typed.items():
+            if typed in covered or any(typed == c.typed for c in concepts):
+                continue
+            if " " in typed:
+                parts = typed.split()
+                concepts = [c for c in concepts if c.typed not in parts]
+                concepts.append(Concept(typed, _dedupe([typed] + terms)))
+        return concepts
+
+
+def _dedupe(items: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for item in items:
+        if item and item not in out:
+            out.append(item)
+    return out
+
+
+def _whole_word(text: str, i: int, j: int) -> bool:
+    """ASCII variants must not match inside a longer word ("ai" inside "taiwan")."""
+    piece = text[i:j]
+    if not piece[0].isascii() or not piece[-1].isascii():
+        return True
+    before = text[i - 1] if i > 0 else " "
+    after = text[j] if j < len(text) else " "
+    return not (before.isascii() and before.isalnum()) and not (after.isascii() and after.isalnum())
+
+
+def _forms(phrase: str) -> list[str]:
+    """A phrase and its likely singular: 'companies' → 'company', 'courses' → 'course'."""
+    forms = [phrase]
+    last = phrase.rsplit(" ", 1)[-1]
+    head = phrase[: len(phrase) - len(last)]
+    if len(last) > 3:
+        if last.endswith("ies"):
+            forms.append(head + last[:-3] + "y")
+        elif last.endswith(("ses", "xes", "ches", "shes")):
+            forms.append(head + last[:-2])
+        elif last.endswith("s") and not last.endswith("ss"):
+            forms.append(head + last[:-1])
+        if last.endswith("'s"):
+            forms.append(head + last[:-2])
+    return forms
+
+
+def _is_english(text: str) -> bool:
+    letters = sum(1 for ch in text if ch.isascii() and ch.isalpha())
+    cjk = sum(1 for ch in text if is_cjk(ch))
+    return letters >= 6 and cjk == 0
+
+
+__all__ = ["Concept", "Understander", "Understanding", "Vocabulary", "STOPWORDS"]

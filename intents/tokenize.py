@@ -1,0 +1,126 @@
+"""Stage 2 — tokenisation: jieba words plus character bigrams.
+
+jieba segments Traditional text poorly (寬頻涵蓋率 → 寬/頻涵/蓋率), so text is segmented in
+its Simplified form and the cuts are mapped back onto the Traditional text. A domain
+dictionary drawn from the knowledge base (report terms, agency names, acronyms such as
+iTaiwan, MyData, TWCC, APCS, 5G) keeps report terms whole. Character bigrams of every CJK run
+make matching robust to segmentation differences and partial terms.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import jieba
+import jieba.posseg
+
+from .normalize import match_form, to_simplified
+
+jieba.setLogLevel(logging.WARNING)
+
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_IS_CJK = re.compile(f"[{_CJK}]")
+_WORDISH = re.compile(rf"[{_CJK}]|[a-z0-9]")
+_CJK_RUN = re.compile(f"[{_CJK}]+")
+# Latin words and numbers (with their inner punctuation), or runs of everything else.
+_CHUNK = re.compile(rf"[a-z0-9](?:[a-z0-9+#&]|[\-.,'](?=[a-z0-9]))*|[^a-z0-9\s]+")
+
+# Words that carry no topic: question words, particles, politeness, and words every
+# sentence of the report could match. They never count towards coverage.
+STOPWORDS = frozenset(
+    """
+    的 了 是 有 在 和 與 及 或 也 都 就 又 還 很 把 被 讓 給 對 從 向 於 之 其 這 那 此 該 各 每 等 嗎 呢 吧 啊 呀 喔 哦 嘛 啦 囉
+    我 你 您 他 她 它 我們 你們 他們 大家 自己 請問 請 問 想 想要 知道 想知道 告訴 一下 請教 查 查詢 查一下 幫我 麻煩 可以 能 能否 會 要 需要
+    什麼 甚麼 什么 哪 哪些 哪個 哪一 哪裡 哪里 哪天 哪一天 哪年 哪一年 何時 幾時 什麼時候 為何 為什麼 怎麼 怎樣 怎麼樣 如何 多少 幾 幾個 多 少 是否 有沒有 是不是 多久 多大 多高
+    目前 現在 現今 當前 到底 大概 大約 約 左右 總共 一共 共 總計 合計 累計 總 共計 全部 所有 一些 已經 已 曾 曾經
+    個 項 件 次 年 月 日 號 年度 期間 時候 時 後 前 中 上 下 裡 內 外 間 以來 以上 以下 之間
+    報告 報告書 方案 說 提到 提及 根據 依據 關於 有關 相關 情況 狀況 成果 成效 結果 表現 數字 數量 數目 數值 多少錢 錢
+    臺灣 我國 國內 政府 原本 本來 當初 之前 以前 後來 最後 一塊 這一塊 那個 這個 部分 方面 哪方面 東西 事情 問題 多大 digi digi+ 推動 辦理 進行 完成 達到 達 到 為 做 了嗎 呢 啥 咧 欸 耶 ok
+    the a an of in on at to for from by with and or is are was were be been being do does did how many much what which
+    when where who whom whose why there their it its this that these those has have had can could would should will
+    please tell me about i you we they my your our any some number amount total taiwan taiwan's government report
+    """.split()
+)
+
+
+@dataclass(frozen=True)
+class Tokens:
+    words: tuple[str, ...]  # jieba words (Traditional), stopwords and punctuation removed
+    bigrams: tuple[str, ...]  # CJK character bigrams of the whole text
+    all_words: tuple[str, ...]  # every jieba word, stopwords kept (for entity and intent rules)
+
+
+class Tokenizer:
+    """jieba with the knowledge base's domain dictionary; one instance per process."""
+
+    def __init__(self, domain_terms: Iterable[str] = ()):
+        self._jieba = jieba.Tokenizer()
+        self._jieba.initialize()
+        # Part-of-speech tags of the default dictionary, looked up per word (tagging whole
+        # questions with jieba.posseg costs ~0.5 ms; a dictionary look-up costs nothing).
+        self._tags = jieba.posseg.POSTokenizer(self._jieba).word_tag_tab
+        for term in domain_terms:
+            term = match_form(term)
+            # Latin words are split off before jieba sees the text, so only CJK terms matter here.
+            if len(term) >= 2 and _IS_CJK.search(term) and not re.search(r"[a-z0-9\s]", term):
+                # High frequency so a report term wins over the default dictionary's cuts.
+                self._jieba.add_word(to_simplified(term), freq=200000)
+
+    def is_noun(self, word: str) -> bool:
+        """Whether jieba's dictionary tags the word as a noun (unknown words count as nouns)."""
+        if word.isascii():
+            return False
+        tag = self._tags.get(to_simplified(word))
+        if tag is None:
+            # Out-of-dictionary: a noun unless it ends like a verb phrase (編了, 用過).
+            return word[-1] not in "了過著得地嗎呢啦吧"
+        return tag.startswith("n")
+
+    def word_frequency(self, word: str) -> int:
+        """jieba's dictionary frequency of a (Traditional) word; 0 when unknown."""
+        return self._jieba.FREQ.get(to_simplified(word), 0) or 0
+
+    def cut(self, text: str, simplified: str | None = None) -> list[str]:
+        """Segment normalised Traditional text; `simplified` may be passed to skip converting.
+
+        Latin words and numbers are split off first ("budget", "5g", "2,160"): jieba would
+        otherwise cut them with its dictionary ("budget" → bud/ge/t).
+        """
+        simplified = simplified if simplified is not None else to_simplified(text)
+        if len(simplified) != len(text):  # conversion changed lengths: segment the Traditional text
+            simplified = text
+        out: list[str] = []
+        for m in _CHUNK.finditer(text):
+            chunk = m.group(0)
+            if not _IS_CJK.search(chunk):
+                if chunk.strip():
+                    out.append(chunk)
+                continue
+            pos = m.start()
+            for piece in self._jieba.lcut(simplified[m.start(): m.end()], HMM=True):
+                word = text[pos: pos + len(piece)]
+                pos += len(piece)
+                if word.strip():
+                    out.append(word)
+        return out
+
+    def tokens(self, text: str, simplified: str | None = None) -> Tokens:
+        words = self.cut(text, simplified)
+        content = tuple(w for w in words if _WORDISH.search(w) and w not in STOPWORDS)
+        return Tokens(words=content, bigrams=tuple(bigrams(text)), all_words=tuple(words))
+
+
+def bigrams(text: str) -> list[str]:
+    out = []
+    for run in _CJK_RUN.findall(text):
+        if len(run) == 1:
+            out.append(run)
+        out.extend(run[i: i + 2] for i in range(len(run) - 1))
+    return out
+
+
+def is_cjk(word: str) -> bool:
+    return bool(_IS_CJK.search(word))

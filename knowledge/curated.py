@@ -1,0 +1,309 @@
+"""Loading the curated files (reviewed by people) and checking them against the report.
+
+Every figure in curated data must be found in the report text of the node it cites; a mismatch
+raises :class:`CuratedError` naming the file and entry. Inconsistencies inside the report
+itself are returned as notes instead, so answers can quote the report and say so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .figures import extract_figures
+from .outline import Outline, compact_path
+from .tables import ParsedRow, parse_budget_table, parse_indicator_table
+
+YEARS = (2017, 2018, 2019, 2020)
+
+
+class CuratedError(ValueError):
+    """A curated file is malformed or disagrees with the report."""
+
+
+def squeeze(text: str) -> str:
+    """Text for comparisons: no whitespace, full-width digits and % made half-width."""
+    text = re.sub(r"\s+", "", text)
+    return text.replace("％", "%").replace("（", "(").replace("）", ")")
+
+
+@dataclass
+class Curated:
+    axes: list[dict]
+    indicators: list[dict]
+    budget: dict
+    faq: list[dict]
+    synonyms: list[dict]
+    source_notes: list[dict]
+    questions: list[dict]
+    notes: list[str] = field(default_factory=list)  # source inconsistencies found while checking
+    budget_checks: list[dict] = field(default_factory=list)
+
+
+def load_yaml(path: Path) -> Any:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise CuratedError(f"{path}: file is missing") from None
+    except UnicodeDecodeError as exc:
+        raise CuratedError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise CuratedError(f"{path}: malformed YAML{where}: {problem}") from None
+    if data is None:
+        raise CuratedError(f"{path}: file is empty")
+    return data
+
+
+def load_jsonl(path: Path) -> list[dict]:
+    rows = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise CuratedError(f"{path}: file is missing") from None
+    except UnicodeDecodeError as exc:
+        raise CuratedError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CuratedError(f"{path}: line {number} is not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("q"), str) or "kind" not in row:
+            raise CuratedError(f"{path}: line {number} needs at least \"q\" and \"kind\"")
+        rows.append(row)
+    return rows
+
+
+def _require_list(data: Any, path: Path, what: str) -> list[dict]:
+    if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
+        raise CuratedError(f"{path}: expected a list of {what}")
+    return data
+
+
+def _require(entry: dict, keys: tuple[str, ...], path: Path, label: str) -> None:
+    missing = [k for k in keys if entry.get(k) in (None, "", [])]
+    if missing:
+        raise CuratedError(f"{path}: {label} is missing {', '.join(missing)}")
+
+
+def load_curated(curated_dir: Path, outline: Outline, report_text: str) -> Curated:
+    """Load every curated file and check it against the parsed report."""
+    axes = _require_list(load_yaml(curated_dir / "axes.yaml"), curated_dir / "axes.yaml", "axes")
+    indicators = _require_list(load_yaml(curated_dir / "indicators.yaml"), curated_dir / "indicators.yaml",
+                               "indicators")
+    budget = load_yaml(curated_dir / "budget.yaml")
+    if not isinstance(budget, dict):
+        raise CuratedError(f"{curated_dir / 'budget.yaml'}: expected a mapping with axes and totals")
+    faq = _require_list(load_yaml(curated_dir / "faq.yaml"), curated_dir / "faq.yaml", "FAQ entries")
+    synonyms = _require_list(load_yaml(curated_dir / "synonyms.yaml"), curated_dir / "synonyms.yaml",
+                             "synonym groups")
+    source_notes = _require_list(load_yaml(curated_dir / "source_notes.yaml"), curated_dir / "source_notes.yaml",
+                                 "notes")
+    questions = load_jsonl(curated_dir / "questions.jsonl")
+    curated = Curated(axes, indicators, budget, faq, synonyms, source_notes, questions)
+    checker = _Checker(curated_dir, outline, report_text)
+    checker.axes(axes)
+    checker.indicators(indicators, curated)
+    checker.budget(budget, curated)
+    checker.faq(faq)
+    checker.synonyms(synonyms)
+    checker.source_notes(source_notes, curated)
+    checker.breakdowns(curated)
+    return curated
+
+
+class _Checker:
+    def __init__(self, curated_dir: Path, outline: Outline, report_text: str):
+        self.dir = curated_dir
+        self.outline = outline
+        self.report = squeeze(report_text)
+        self.report_clean = squeeze("".join(s for n in outline.nodes for s in n.sentences))
+        self.nodes = {compact_path(n.path): n for n in outline.nodes}
+
+    def _in_report(self, text: str) -> bool:
+        t = squeeze(text)
+        return t in self.report or t in self.report_clean
+
+    def axes(self, axes: list[dict]) -> None:
+        path = self.dir / "axes.yaml"
+        parsed = {n.number: n for n in self.outline.axes()}
+        seen = set()
+        for entry in axes:
+            _require(entry, ("axis", "name", "name_en", "lead_agency"), path, f"axis {entry.get('axis')}")
+            number = entry["axis"]
+            seen.add(number)
+            node = parsed.get(number)
+            if node is None:
+                raise CuratedError(f"{path}: axis {number} is not in the report's outline")
+            if squeeze(entry["name"]) != squeeze(node.title):
+                raise CuratedError(f"{path}: axis {number} is named {entry['name']!r} but the report has {node.title!r}")
+            if node.lead_agency:
+                if entry["lead_agency"] != node.lead_agency:
+                    raise CuratedError(f"{path}: axis {number} lead agency {entry['lead_agency']!r} differs from "
+                                       f"the report's 【主責機關：{node.lead_agency}】")
+            else:
+                evidence = entry.get("lead_agency_evidence", "")
+                if not evidence or entry["lead_agency"] not in evidence or not self._in_report(evidence):
+                    raise CuratedError(f"{path}: axis {number} has no 【主責機關】 tag in the report, so "
+                                       "lead_agency_evidence must quote report text naming the agency")
+        missing = set(parsed) - seen
+        if missing:
+            raise CuratedError(f"{path}: axes {sorted(missing)} from the report are missing")
+
+    def indicators(self, indicators: list[dict], curated: Curated) -> None:
+        path = self.dir / "indicators.yaml"
+        intro = self.outline.by_path("參、")
+        groups = re.findall(r"「([^」]+)」", intro.text)
+        rows = {squeeze(r.name): r for r in parse_indicator_table(self.outline.indicator_table, groups)}
+        notes = {n.number: n for n in self.outline.nodes if n.kind == "note" and n.parent and n.parent.label == "總體指標表"}
+        for entry in indicators:
+            _require(entry, ("key", "name", "name_en", "unit", "values", "footnote"), path,
+                     f"indicator {entry.get('key')!r}")
+            row = rows.get(squeeze(entry["name"]))
+            if row is None:
+                raise CuratedError(f"{path}: indicator {entry['key']!r} ({entry['name']}) is not a row of the "
+                                   "report's indicator table")
+            self._check_cells(path, f"indicator {entry['key']!r}", entry, row)
+            estimates = {c.year for c in row.cells if c.estimate}
+            if set(entry.get("estimates") or []) != estimates:
+                raise CuratedError(f"{path}: indicator {entry['key']!r} estimate years {entry.get('estimates')} "
+                                   f"differ from the table's (預估值) years {sorted(estimates)}")
+            note = notes.get(int(entry["footnote"]))
+            if note is None:
+                raise CuratedError(f"{path}: indicator {entry['key']!r} cites footnote {entry['footnote']}, "
+                                   "which the table does not have")
+            entry["definition"] = note.text
+            entry["definition_path"] = note.path
+            entry["printed"] = row.printed
+            entry["printed_marker"] = row.marker
+            if row.marker and str(entry["footnote"]) != row.marker:
+                curated.notes.append(
+                    f"總體指標表：「{entry['name']}」印有註[{row.marker}]，但其定義見註{entry['footnote']}"
+                    f"（{note.text}）。"
+                )
+
+    def _check_cells(self, path: Path, label: str, entry: dict, row: ParsedRow) -> None:
+        values = entry.get("values") or {}
+        if not isinstance(values, dict):
+            raise CuratedError(f"{path}: {label} values must map years to figures")
+        printed = {c.year: c for c in row.cells}
+        for year, text in values.items():
+            cell = printed.get(int(year))
+            if cell is None:
+                raise CuratedError(f"{path}: {label} has a value for {year}, which the report's table lacks")
+            if squeeze(str(text)) != squeeze(cell.text):
+                raise CuratedError(f"{path}: {label} {year} is {text!r} but the report's table prints {cell.text!r}")
+        if set(map(int, values)) != set(printed):
+            raise CuratedError(f"{path}: {label} lists years {sorted(map(int, values))} but the report's table "
+                               f"has {sorted(printed)}")
+
+    def budget(self, budget: dict, curated: Curated) -> None:
+        path = self.dir / "budget.yaml"
+        rows, total = parse_budget_table(self.outline.budget_table)
+        by_axis = {int(r.marker): r for r in rows}
+        entries = budget.get("axes")
+        if not isinstance(entries, list):
+            raise CuratedError(f"{path}: expected a list under 'axes'")
+        for entry in entries:
+            _require(entry, ("axis",), path, "an axis entry")
+            row = by_axis.get(int(entry["axis"]))
+            if row is None:
+                raise CuratedError(f"{path}: axis {entry['axis']} is not a row of the report's budget table")
+            label = f"axis {entry['axis']}"
+            if not row.cells:
+                if not entry.get("note"):
+                    raise CuratedError(f"{path}: {label} has no figures in the report ({row.note}); give a note")
+                if squeeze(entry["note"]) not in squeeze(row.note):
+                    raise CuratedError(f"{path}: {label} note {entry['note']!r} differs from the report's {row.note!r}")
+                continue
+            self._check_cells(path, label, entry, row)
+            entry["printed"] = row.printed
+        self._check_cells(path, "totals (合計)", {"values": budget.get("totals") or {}}, total)
+        budget["printed_total"] = total.printed
+        tolerance = float(budget.get("rounding_tolerance", 1.0))
+        for cell in total.cells:
+            summed = round(sum(c.value for r in rows for c in r.cells if c.year == cell.year), 1)
+            diff = round(summed - cell.value, 1)
+            check = {"year": cell.year, "stated": cell.text, "stated_value": cell.value, "sum": summed,
+                     "difference": diff, "discrepancy": abs(diff) > tolerance}
+            curated.budget_checks.append(check)
+            if check["discrepancy"]:
+                curated.notes.append(
+                    f"投入預算表：{cell.year}年各主軸加總為{summed:g}億元，但表列合計為{cell.text}（相差{diff:+g}億元）。"
+                )
+
+    def faq(self, faq: list[dict]) -> None:
+        path = self.dir / "faq.yaml"
+        seen: set[str] = set()
+        for entry in faq:
+            _require(entry, ("id", "question", "answer", "path"), path, f"FAQ entry {entry.get('id')!r}")
+            fid = str(entry["id"])
+            if fid in seen:
+                raise CuratedError(f"{path}: FAQ id {fid!r} is used twice")
+            seen.add(fid)
+            alternates = entry.get("alternates") or []
+            if not isinstance(alternates, list) or not all(isinstance(a, str) for a in alternates):
+                raise CuratedError(f"{path}: FAQ entry {fid!r} alternates must be a list of strings")
+            node = self.nodes.get(compact_path(entry["path"]))
+            if node is None:
+                raise CuratedError(f"{path}: FAQ entry {fid!r} cites {entry['path']!r}, which is not in the outline")
+            if node.kind == "table":
+                source = self.report  # table cells are checked against the printed table
+            else:
+                source = squeeze(node.text + "".join(node.sentences))
+            answer = str(entry["answer"])
+            for fig in extract_figures(answer):
+                if squeeze(fig.text) not in source and squeeze(re.sub(r"^新[臺台]幣", "", fig.text)) not in source:
+                    raise CuratedError(f"{path}: FAQ entry {fid!r}: figure {fig.text!r} is not in the report text "
+                                       f"of {node.path}")
+            for number in re.findall(r"\d[\d,.]*\d|\d", squeeze(answer)):
+                if number not in source:
+                    raise CuratedError(f"{path}: FAQ entry {fid!r}: number {number!r} is not in the report text "
+                                       f"of {node.path}")
+            entry["node_path"] = node.path
+
+    def synonyms(self, synonyms: list[dict]) -> None:
+        path = self.dir / "synonyms.yaml"
+        report_lower = (self.report + self.report_clean).lower()
+        for entry in synonyms:
+            _require(entry, ("canonical", "variants"), path, f"synonym group {entry.get('canonical')!r}")
+            if squeeze(str(entry["canonical"])).lower() not in report_lower:
+                raise CuratedError(f"{path}: synonym canonical {entry['canonical']!r} does not appear in the report")
+            if not isinstance(entry["variants"], list):
+                raise CuratedError(f"{path}: synonym group {entry['canonical']!r} variants must be a list")
+
+    _BREAKDOWN = re.compile(
+        r"(?P<total>\d[\d,]*)\s*(?P<unit>人次|人|家|校|間|名|次|件)\s*[(（](?P<parts>(?:\s*(?:19|20)\d{2}\s*年度?\s*"
+        r"\d[\d,]*\s*(?P=unit)\s*[、，,]?)+)[)）]")
+
+    def breakdowns(self, curated: Curated) -> None:
+        """Totals printed with a per-year breakdown ("13,885人次(2017年3,507人次、…)") must add up."""
+        for node in self.outline.nodes:
+            for sentence in node.sentences:
+                for m in self._BREAKDOWN.finditer(sentence):
+                    parts = re.findall(r"(?:19|20)\d{2}\s*年度?\s*(\d[\d,]*)", m.group("parts"))
+                    total = int(m.group("total").replace(",", ""))
+                    summed = sum(int(p.replace(",", "")) for p in parts)
+                    if len(parts) >= 2 and summed != total:
+                        curated.notes.append(
+                            f"{node.path}：總數{m.group('total')}{m.group('unit')}與括號內各年數字加總"
+                            f"{summed:,}{m.group('unit')}不一致。")
+
+    def source_notes(self, notes: list[dict], curated: Curated) -> None:
+        path = self.dir / "source_notes.yaml"
+        for entry in notes:
+            _require(entry, ("id", "note", "quotes"), path, f"source note {entry.get('id')!r}")
+            for quote in entry["quotes"]:
+                if not self._in_report(quote):
+                    raise CuratedError(f"{path}: source note {entry['id']!r} quotes {quote!r}, which is not in the report")
+            curated.notes.append(entry["note"])

@@ -1,0 +1,51 @@
+"""Shared fixtures: the real knowledge base, built once per test session from knowledge/."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.assistant import Assistant
+from knowledge.build import KB_FILENAME, KNOWLEDGE_DIR, build_kb
+from knowledge.store import load_kb
+
+REPO = Path(__file__).resolve().parents[1]
+DEV_SET = REPO.parent / "shared" / "eval" / "dev.jsonl"
+
+
+@pytest.fixture(scope="session")
+def kb_dir(tmp_path_factory) -> Path:
+    """A data directory holding a KB built from the real report and curated files."""
+    data = tmp_path_factory.mktemp("kb")
+    build_kb(data)
+    return data
+
+
+@pytest.fixture(scope="session")
+def kb(kb_dir):
+    return load_kb(kb_dir / KB_FILENAME)
+
+
+@pytest.fixture(scope="session")
+def assistant(kb) -> Assistant:
+    return Assistant(kb)
+
+
+@pytest.fixture
+def data_dir(kb_dir, tmp_path) -> Path:
+    """A fresh, writable data directory that already holds the built KB (cheap to copy)."""
+    target = tmp_path / "data"
+    target.mkdir()
+    shutil.copy(kb_dir / KB_FILENAME, target / KB_FILENAME)
+    return target
+
+
+@pytest.fixture
+def knowledge_copy(tmp_path) -> Path:
+    """A writable copy of knowledge/ (report and curated files) for tests that tamper with it."""
+    target = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE_DIR / "source", target / "source")
+    shutil.copytree(KNOWLEDGE_DIR / "curated", target / "curated")
+    return target

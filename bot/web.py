@@ -27,6 +27,7 @@ import logging
 import math
 import os
 import re
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -79,6 +80,7 @@ SESSIONS = web.AppKey("sessions", SessionStore)
 LIMITER = web.AppKey("limiter", Any)
 SETTINGS = web.AppKey("settings", Any)
 TELEGRAM = web.AppKey("telegram", Any)
+INFLIGHT = web.AppKey("inflight", Any)
 
 
 # ---------------------------------------------------------------------- rate limit
@@ -115,6 +117,33 @@ class RateLimiter:
             del self._buckets[key]
         while len(self._buckets) > self.max_clients:  # still too many: drop the least recently seen
             del self._buckets[min(self._buckets, key=lambda k: self._buckets[k][1])]
+
+
+class InFlight:
+    """Requests inside a handler right now, so shutdown can wait for them (bodies still uploading too)."""
+
+    def __init__(self):
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler):
+        self.count += 1
+        self._idle.clear()
+        try:
+            return await handler(request)
+        finally:
+            self.count -= 1
+            if not self.count:
+                self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
 
 
 @dataclass(frozen=True)
@@ -438,7 +467,9 @@ def create_app(config: Config, service=None, querylog=None, *, rate_per_minute: 
         from .querylog import QueryLog
 
         querylog = QueryLog(config.data_dir)
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_REQUEST_BYTES)
+    inflight = InFlight()
+    app = web.Application(middlewares=[inflight.middleware, error_middleware], client_max_size=MAX_REQUEST_BYTES)
+    app[INFLIGHT] = inflight
     app[SERVICE] = service
     app[QUERYLOG] = querylog
     app[SESSIONS] = SessionStore()
@@ -500,14 +531,59 @@ def serve(config: Config) -> int:
         return 1
     app = create_app(config, service, QueryLog(config.data_dir), rate_per_minute=rate, burst=max(1, burst),
                      trust_proxy=_flag("DIGIBOT_TRUST_PROXY"))
-    log.info("serving on http://0.0.0.0:%d (telegram: %s)", config.port,
-             "webhook" if app[TELEGRAM] else "disabled")
     try:
-        web.run_app(app, host="0.0.0.0", port=config.port, shutdown_timeout=SHUTDOWN_TIMEOUT, print=None,
-                    # no client IPs in the access log
-                    access_log_format='"%r" %s %b %Tfs')
-    except OSError as exc:
-        print(f"digibot serve: cannot listen on port {config.port}: {exc}", file=sys.stderr)
+        asyncio.run(run(app, "0.0.0.0", config.port))
+    except ListenError as exc:
+        print(f"digibot serve: {exc}", file=sys.stderr)
         return 1
-    log.info("server stopped")
     return 0
+
+
+class ListenError(RuntimeError):
+    pass
+
+
+async def run(app: web.Application, host: str, port: int, *, shutdown_timeout: float = SHUTDOWN_TIMEOUT) -> None:
+    """Serve until SIGTERM or SIGINT, then drain: stop accepting connections, let the requests in
+    flight finish (up to `shutdown_timeout`; a second signal cuts it short), stop Telegram, exit.
+
+    aiohttp's own run_app stops reading from connections as soon as shutdown starts, so a request
+    whose body is still arriving would hang until the timeout; this waits for it instead.
+    """
+    loop = asyncio.get_running_loop()
+    stop, hurry = asyncio.Event(), asyncio.Event()
+
+    def on_signal(name: str) -> None:
+        if stop.is_set():
+            log.warning("%s again: stopping without waiting", name)
+            hurry.set()
+        else:
+            log.info("%s received: finishing %d request(s) in flight, then stopping", name, app[INFLIGHT].count)
+            stop.set()
+
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=shutdown_timeout,
+                           access_log_format='"%r" %s %b %Tfs')  # no client IPs in the access log
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal, sig.name)
+        log.info("serving on http://%s:%d (telegram: %s)", host, port, "webhook" if app[TELEGRAM] else "disabled")
+        await stop.wait()
+        await site.stop()  # no new connections
+        drained = asyncio.ensure_future(app[INFLIGHT].wait_idle(shutdown_timeout))
+        hurried = asyncio.ensure_future(hurry.wait())
+        await asyncio.wait({drained, hurried}, return_when=asyncio.FIRST_COMPLETED)
+        hurried.cancel()
+        if not (drained.done() and drained.result()):
+            drained.cancel()
+            log.warning("%d request(s) still in flight; closing them", app[INFLIGHT].count)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await runner.cleanup()  # on_shutdown, close connections, on_cleanup (Telegram stops here)
+    log.info("server stopped")

@@ -68,8 +68,34 @@ def fact_body(kb: KnowledgeBase, hit: Hit, match: callable, concepts: list, year
     if period:
         body = f"{period}，{body}"
         quote_parts.insert(0, period)
-    return _fit(body), [node_source(kb, node, "".join(quote_parts) if not period else
-                                    f"{period}：" + "".join(quote_parts[1:]))]
+    sources = [node_source(kb, node, "".join(quote_parts) if not period else f"{period}：" + "".join(quote_parts[1:]))]
+    listed = _listed_items(kb, node, sentence)
+    if listed:
+        # "平臺規劃下列三種服務模式：" introduces a list whose figures are in the child items.
+        clauses = split_clauses(sentence.text)
+        lead = body if len(body) <= 60 or len(clauses) < 3 else clauses[0] + "…" + clauses[-1]
+        body = lead.rstrip("。：:，,") + "：" + "；".join(text for text, _ in listed) + "。"
+        sources += [src for _, src in listed]
+    return _fit(body), sources
+
+
+_LIST_INTRO = re.compile(r"(如下|下列.{0,12})[。：:]?$")
+
+
+def _listed_items(kb: KnowledgeBase, node: Node, sentence: Sentence) -> list[tuple[str, Source]]:
+    """For a sentence introducing a list, each child item's title with its first short figure."""
+    if not _LIST_INTRO.search(sentence.text) or sentence.ord != len(node.sentence_ids) - 1:
+        return []
+    items = []
+    for child in (n for n in kb.nodes.values() if n.parent_id == node.id):
+        for s in kb.node_sentences(child.id):
+            if s.figures and len(s.text) <= 60:
+                label = f"{child.title}（{s.text.rstrip('。；')}）" if child.title else s.text.rstrip("。；")
+                items.append((label, node_source(kb, child, s.text)))
+                break
+        if len(items) == 4:
+            break
+    return items
 
 
 def _relevant_clauses(sentence: Sentence, match: callable, concepts: list, years: list[int],

@@ -22,7 +22,8 @@ class Session:
     updated: float = 0.0
 
     def expired(self, now: float | None = None) -> bool:
-        return not self.updated or (now or time.time()) - self.updated > SESSION_TTL_SECONDS
+        """True when the last exchange is too old to be followed up (a new session is not)."""
+        return bool(self.updated) and (now or time.time()) - self.updated > SESSION_TTL_SECONDS
 
     def clear(self) -> None:
         self.__init__()

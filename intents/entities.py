@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
 
+from .matching import TermMatcher
+
 REPORT_FIRST_YEAR = 2017
 REPORT_LAST_YEAR = 2020
 
@@ -130,19 +132,97 @@ def extract_years(text: str) -> tuple[list[int], tuple[int, int] | None]:
     return seen, span
 
 
-def extract_axis(text: str, axis_aliases: dict[int, list[str]]) -> int | None:
-    m = re.search(r"主軸\s*(?:第)?\s*([1-7一二三四五六七])|第\s*([1-7一二三四五六七])\s*(?:個)?主軸|axis\s*([1-7])\b", text)
-    if m:
-        token = next(g for g in m.groups() if g)
-        return int(token) if token.isdigit() else _CN_DIGIT[token]
-    best: tuple[int, int] | None = None
-    for axis, aliases in axis_aliases.items():
-        for alias in aliases:
-            alias = alias.lower()
-            if alias and (alias in text if not alias.isascii() else re.search(rf"\b{re.escape(alias)}\b", text)):
-                if best is None or len(alias) > best[1]:
-                    best = (axis, len(alias))
-    return best[0] if best else None
+_AXIS_NUMBER = re.compile(r"主軸\s*(?:第)?\s*([1-7一二三四五六七])|第\s*([1-7一二三四五六七])\s*(?:個)?主軸|axis\s*([1-7])\b")
+_INDICATOR_HINT = re.compile(r"率|規模|排名|名次|涵蓋|普及|國力|coverage|rank|size|rate|adoption")
+
+
+def _alternation(names: list[str]) -> re.Pattern[str] | None:
+    """One regex for many names, longest first; Latin names only as whole words."""
+    names = sorted({n.lower() for n in names if n}, key=len, reverse=True)
+    if not names:
+        return None
+    parts = [rf"(?<![a-z0-9]){re.escape(n)}(?![a-z0-9])" if n.isascii() else re.escape(n) for n in names]
+    return re.compile("|".join(parts))
+
+
+class EntityExtractor:
+    """Entity rules with the domain's names compiled once (axes, indicators, agencies)."""
+
+    def __init__(self, axis_aliases: dict[int, list[str]], indicator_aliases: dict[str, list[str]],
+                 agency_names: dict[str, str]):
+        self._axis_of = {a.lower(): axis for axis, aliases in axis_aliases.items() for a in aliases if a}
+        self._axis_re = _alternation(list(self._axis_of))
+        self._indicator_of = {a.lower().replace(" ", ""): key for key, aliases in indicator_aliases.items()
+                              for a in aliases if a}
+        self._indicator_re = _alternation(list(self._indicator_of))
+        self._indicator_en = _alternation([a.lower() for aliases in indicator_aliases.values() for a in aliases
+                                           if a and a.isascii()])
+        self._fuzzy_aliases = [(a, key) for a, key in self._indicator_of.items() if len(a) >= 6 and not a.isascii()]
+        self._agency_of = {n.lower(): c for n, c in agency_names.items() if n}
+        self._agency_terms = TermMatcher(self._agency_of)
+
+    def axis(self, text: str) -> int | None:
+        m = _AXIS_NUMBER.search(text)
+        if m:
+            token = next(g for g in m.groups() if g)
+            return int(token) if token.isdigit() else _CN_DIGIT[token]
+        found = [m.group(0) for m in self._axis_re.finditer(text)] if self._axis_re else []
+        return self._axis_of[max(found, key=len)] if found else None
+
+    def indicator(self, text: str) -> str | None:
+        compact = text.replace(" ", "")
+        found = []
+        if self._indicator_re:
+            # Chinese names match with spaces ignored; English names need their spaces as word breaks.
+            found = [m.group(0) for m in self._indicator_re.finditer(compact) if not m.group(0).isascii()]
+            found += [m.group(0) for m in self._indicator_en.finditer(text)] if self._indicator_en else []
+        if found:
+            return self._indicator_of[max(found, key=len).replace(" ", "")]
+        if not _INDICATOR_HINT.search(text):
+            return None
+        # Near spellings of a long indicator name ("數位生活服務使用普及律") still name it.
+        best = None
+        for alias, key in self._fuzzy_aliases:
+            score = fuzz.partial_ratio(alias, compact)
+            if score >= 88 and (best is None or score > best[1]):
+                best = (key, score)
+        return best[0] if best else None
+
+    def agencies(self, text: str) -> list[str]:
+        out: list[str] = []
+        for _, _, name in self._agency_terms.find(text):
+            canonical = self._agency_of[name]
+            if canonical not in out:
+                out.append(canonical)
+        return out
+
+    def extract(self, text: str) -> Entities:
+        ent = Entities()
+        ent.years, ent.year_range = extract_years(text)
+        ent.axis = self.axis(text)
+        ent.indicator = self.indicator(text)
+        ent.agencies = self.agencies(text)
+        ent.places = extract_places(text)
+        unit = _UNIT_ASKED.search(text)
+        ent.unit = unit.group(1) if unit else None
+        for kind, pattern in ASK_PATTERNS:
+            if kind not in ("date", "rank", "multiple") and ent.unit and ent.unit not in ("億", "萬"):
+                # "幾家", "多少人次": a count with its measure word, whatever else is mentioned.
+                ent.ask = "count"
+                break
+            if pattern.search(text):
+                ent.ask = kind
+                break
+        ent.budget = bool(BUDGET_WORDS.search(text))
+        ent.total = bool(TOTAL_WORDS.search(text))
+        ent.compare = bool(COMPARE_WORDS.search(text)) or len(ent.years) >= 2
+        sup = MAX_WORDS.search(text)
+        if sup:
+            ent.superlative = "min" if sup.group(0) in ("最少", "最低", "最小", "least", "lowest", "smallest") else "max"
+        ent.follow_up = bool(FOLLOW_UP.search(text.strip()))
+        ent.advice = bool(ADVICE.search(text))
+        ent.latest = bool(LATEST.search(text)) and not ent.years
+        return ent
 
 
 def extract_places(text: str) -> list[str]:
@@ -158,50 +238,3 @@ def extract_places(text: str) -> list[str]:
 def place_words(text: str) -> list[str]:
     """The place names as typed ("高雄", "estonia"), to keep them out of topic words."""
     return [m.group(0) for m in _ZH_PLACE.finditer(text)] + [m.group(1) for m in _EN_PLACE.finditer(text)]
-
-
-def extract_entities(text: str, axis_aliases: dict[int, list[str]], indicator_aliases: dict[str, list[str]],
-                     agency_names: dict[str, str]) -> Entities:
-    ent = Entities()
-    ent.years, ent.year_range = extract_years(text)
-    ent.axis = extract_axis(text, axis_aliases)
-    best = None
-    compact = text.replace(" ", "")
-    for key, aliases in indicator_aliases.items():
-        for alias in aliases:
-            alias = alias.lower()
-            if alias and (alias in text or alias.replace(" ", "") in compact) and (best is None or len(alias) > best[1]):
-                best = (key, len(alias))
-    if best is None:
-        # Near spellings of a long indicator name ("數位生活服務使用普及律") still name it.
-        for key, aliases in indicator_aliases.items():
-            for alias in aliases:
-                if len(alias) >= 6 and not alias.isascii():
-                    score = fuzz.partial_ratio(alias, text)
-                    if score >= 88 and (best is None or score > best[1]):
-                        best = (key, score)
-    ent.indicator = best[0] if best else None
-    for name, canonical in agency_names.items():
-        if name in text and canonical not in ent.agencies:
-            ent.agencies.append(canonical)
-    ent.places = extract_places(text)
-    unit = _UNIT_ASKED.search(text)
-    ent.unit = unit.group(1) if unit else None
-    for kind, pattern in ASK_PATTERNS:
-        if kind not in ("date", "rank", "multiple") and ent.unit and ent.unit not in ("億", "萬"):
-            # "幾家", "多少人次": a count with its measure word, whatever else is mentioned.
-            ent.ask = "count"
-            break
-        if pattern.search(text):
-            ent.ask = kind
-            break
-    ent.budget = bool(BUDGET_WORDS.search(text))
-    ent.total = bool(TOTAL_WORDS.search(text))
-    ent.compare = bool(COMPARE_WORDS.search(text)) or len(ent.years) >= 2
-    sup = MAX_WORDS.search(text)
-    if sup:
-        ent.superlative = "min" if sup.group(0) in ("最少", "最低", "最小", "least", "lowest", "smallest") else "max"
-    ent.follow_up = bool(FOLLOW_UP.search(text.strip()))
-    ent.advice = bool(ADVICE.search(text))
-    ent.latest = bool(LATEST.search(text)) and not ent.years
-    return ent

@@ -11,16 +11,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .classify import smalltalk_intent, strip_leading_greeting
-from .entities import Entities, extract_entities, place_words
+from .entities import Entities, EntityExtractor, place_words
+from .matching import TermMatcher
 from .normalize import Normalized, match_form, normalize, to_simplified
 from .tokenize import STOPWORDS, Tokenizer, Tokens, is_cjk
 from .typos import Correction, TypoCorrector
 
+_MONTHS = {m: i for i, m in enumerate("january february march april may june july august september october "
+                                      "november december".split(), 1)}
+_MONTHS.update({m[:3]: i for m, i in list(_MONTHS.items())})
+_MONTHS.pop("may", None)  # "may" is far more often the verb
 # Question words and particles are never typos of report terms (多大 is not 多達).
 _QUESTION_CHARS = re.compile(r"[幾多少什麼哪誰嗎呢吧了的是有]")
 _EN_WORD = re.compile(r"[a-z][a-z0-9+\-']*[a-z0-9+]|[a-z]")
 _CAPITALISED = re.compile(r"\b([A-Z][a-zA-Z\-]+)")
-_ACRONYM = re.compile(r"\b([A-Z][A-Z0-9]{1,})\b")
+_ACRONYM = re.compile(r"\b([A-Z][A-Z0-9]{1,}|[a-z]+[A-Z][A-Za-z0-9]*|[A-Za-z]+-[A-Z][A-Za-z]+)\b")
 # Capitalised words that are not names: calendar words and sentence openers.
 _NOT_NAMES = set("""january february march april may june july august september october november december
 monday tuesday wednesday thursday friday saturday sunday i what how which when where who why""".split()) | STOPWORDS
@@ -47,6 +52,7 @@ class Concept:
     alternatives: list[str]
     named: bool = False  # an English proper name or acronym ("Estonia", "e-Residency", "GDP")
     noun: bool = False  # a Chinese noun: when the report lacks it, the question is about something else
+    carried: bool = False  # taken over from the previous question of a follow-up
 
 
 @dataclass
@@ -63,7 +69,6 @@ class Understanding:
     search_text: str  # text handed to retrieval: the question plus repairs and expansions
     canonical: str = ""  # the question with typos repaired and variants replaced by report terms
     corrected: str = ""  # the question with typos repaired only
-    focus: list[Concept] = field(default_factory=list)  # a follow-up's new words, which an answer must cover
 
     @property
     def is_empty(self) -> bool:
@@ -92,12 +97,14 @@ class Understander:
             key = match_form(variant)
             if key and key != match_form(canonical):
                 self._synonyms.setdefault(key, set()).add(match_form(canonical))
-        self._max_variant = max((len(k) for k in self._synonyms), default=1)
+        self._variants = TermMatcher(self._synonyms)
         self.short_report_words = {w.lower() for s in vocabulary.corpus for w in re.findall(r"\b[A-Za-z0-9]{2}\b", s)}
         self._english = {match_form(k): [match_form(t) for t in v] for k, v in vocabulary.english.items()}
-        self._agencies = {match_form(k): v for k, v in vocabulary.agency_names.items()}
-        self._axis_aliases = {a: [match_form(x) for x in v] for a, v in vocabulary.axis_aliases.items()}
-        self._indicator_aliases = {k: [match_form(x) for x in v] for k, v in vocabulary.indicator_aliases.items()}
+        self.entities = EntityExtractor(
+            {a: [match_form(x) for x in v] for a, v in vocabulary.axis_aliases.items()},
+            {k: [match_form(x) for x in v] for k, v in vocabulary.indicator_aliases.items()},
+            {match_form(k): v for k, v in vocabulary.agency_names.items()},
+        )
 
     def understand(self, text: str) -> Understanding:
         norm = normalize(text, self.report_chars)
@@ -108,7 +115,7 @@ class Understander:
         corrections = self.typos.corrections(list(tokens.all_words))
         expansions = self._expand(body)
         english = _is_english(body)
-        entities = extract_entities(body, self._axis_aliases, self._indicator_aliases, self._agencies)
+        entities = self.entities.extract(body)
         # Repairs and report terms also feed the entity rules ("函蓋率", "数字经济" find their indicator).
         canonical = body
         corrected = body
@@ -122,7 +129,7 @@ class Understander:
                     canonical = re.sub(rf"(?<![a-z0-9]){re.escape(typed)}(?![a-z0-9])", term, canonical)
                 else:
                     canonical = canonical.replace(typed, term)
-            more = extract_entities(canonical, self._axis_aliases, self._indicator_aliases, self._agencies)
+            more = self.entities.extract(canonical)
             entities.indicator = entities.indicator or more.indicator
             entities.axis = entities.axis or more.axis
             entities.agencies = entities.agencies or more.agencies
@@ -144,14 +151,9 @@ class Understander:
                 seen.add(term)
                 found.append((typed, term))
 
-        # CJK and mixed variants: every substring up to the longest variant.
-        n = len(text)
-        for i in range(n):
-            for j in range(i + 1, min(n, i + self._max_variant) + 1):
-                canon = self._synonyms.get(text[i:j])
-                if canon and _whole_word(text, i, j):
-                    for term in sorted(canon):
-                        add(text[i:j], term)
+        for start, end, variant in self._variants.find(text):
+            for term in sorted(self._synonyms[variant]):
+                add(variant, term)
         # English words and phrases (up to four words), singular forms tried too.
         words = _EN_WORD.findall(text)
         for size in (4, 3, 2, 1):
@@ -186,6 +188,8 @@ class Understander:
                     alternatives += terms
                     covered.add(typed)
             if word.isascii():
+                if word in _MONTHS:
+                    alternatives.append(f"{_MONTHS[word]}月")  # "December 2020" is written 2020年12月
                 for form in _forms(word):
                     alternatives += self._english.get(form, [])
                 if (len(word) <= 2 and word not in by_typed and not re.search(r"\d", word) and len(alternatives) == 1
@@ -210,16 +214,6 @@ def _dedupe(items: Iterable[str]) -> list[str]:
         if item and item not in out:
             out.append(item)
     return out
-
-
-def _whole_word(text: str, i: int, j: int) -> bool:
-    """ASCII variants must not match inside a longer word ("ai" inside "taiwan")."""
-    piece = text[i:j]
-    if not piece[0].isascii() or not piece[-1].isascii():
-        return True
-    before = text[i - 1] if i > 0 else " "
-    after = text[j] if j < len(text) else " "
-    return not (before.isascii() and before.isalnum()) and not (after.isascii() and after.isalnum())
 
 
 def _forms(phrase: str) -> list[str]:

@@ -77,7 +77,8 @@ class Tokenizer:
         if tag is None:
             # Out-of-dictionary: a noun unless it ends like a verb phrase (編了, 用過).
             return word[-1] not in "了過著得地嗎呢啦吧"
-        return tag.startswith("n")
+        # Nouns, places (s), abbreviations (j), verbal nouns (vn) and unknown-class words name things.
+        return tag.startswith(("n", "s", "j", "vn", "x"))
 
     def word_frequency(self, word: str) -> int:
         """jieba's dictionary frequency of a (Traditional) word; 0 when unknown."""

@@ -20,7 +20,10 @@ _STOP_GLOSSES = {"and", "or", "of", "in", "on", "at", "by", "for", "with", "is",
                  "do", "does", "did", "make", "get", "have", "has", "had", "use", "used", "can", "may", "will",
                  "would", "should", "how", "what", "which", "who", "why", "when", "where", "there", "here", "as",
                  "so", "up", "out", "over", "into", "from", "about", "after", "before", "well", "good", "new", "many",
-                 "much", "number", "year", "years", "time", "times", "day", "days", "now", "then", "such", "other"}
+                 "much", "number", "year", "years", "time", "times", "day", "days", "now", "then", "such", "other",
+                 # Words that frame a question rather than name its subject ("what date", "how big").
+                 "date", "dates", "big", "large", "long", "amount", "total", "figure", "figures", "level", "place",
+                 "way", "thing", "things", "kind", "type", "part", "people", "person"}
 MAX_TERMS_PER_PHRASE = 4
 
 

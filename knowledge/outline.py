@@ -346,6 +346,17 @@ def _split_title_and_tags(node: Node, body: str) -> tuple[str, list[str], str, s
     if (node.children and "。" not in body and len(body) <= 90 and not re.search(r"\d{4}年", body)
             and not body.rstrip("：: ").endswith("如下")):
         return take_tags(body).rstrip("：:"), agencies, lead, ""
+    # 3b) a title over two lines, ended by a visibly short line before the prose starts
+    # ("(六) 政府服務入口網…以人生重要事件 / 為主軸進行視覺化呈現 / 2020年 9月改版上線，…").
+    raw = [node.head] + node.lines
+    for i in range(1, min(3, len(raw) - 1)):
+        line = tidy_line(raw[i])
+        if _width(line) < 40 and not re.search(r"[。；：:]$", line):
+            candidate = join_lines(raw[: i + 1])
+            plain = AGENCY_TAG.sub("", candidate).strip()
+            if "。" not in plain and len(plain) <= 60 and body.startswith(candidate):
+                return plain.rstrip("：:"), agencies, lead, take_tags(body[len(candidate):])
+            break
     # 4) a visibly short heading line that is only a title ("(一) 商工一站式線上服務").
     if (head_plain and _width(node.label + " " + head_plain) <= 50 and not re.search(r"[。：:；]", head_plain)
             and not re.search(r"\d{4}\s*年", head_plain)

@@ -8,6 +8,7 @@ Scores from both come out in [0, 1] so the answering core can compare them.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections import Counter, defaultdict
@@ -39,13 +40,14 @@ class QueryConcept:
     alternatives: list[str]
     named: bool = False
     noun: bool = False
+    scale: float = 1.0  # < 1 for words carried over from the previous question of a follow-up
 
 
 @dataclass
 class Query:
     """What retrieval needs from the understanding stages (plain data, no NLP objects)."""
 
-    terms: list[str]  # index terms of the question and its repairs/expansions
+    groups: list[list[list[str]]]  # per concept, per spelling of it, its index terms (see bm25)
     concepts: list[QueryConcept]
     text: str  # normalised question (for FAQ matching)
     years: list[int] = field(default_factory=list)
@@ -81,13 +83,15 @@ class SentenceIndex:
     K1 = 1.2
     B = 0.75
     CONTEXT_WEIGHT = 0.35
+    TITLE_WEIGHT = 0.6  # the node's own title ("線上服務") says what its sentences are about
 
     def __init__(self, kb: KnowledgeBase, analyze: Callable[[str], list[str]], normalize: Callable[[str], str]):
         self.kb = kb
         self.normalize = normalize
         self.sentences = [s for s in kb.sentences if kb.nodes[s.node_id].kind not in ("table",)]
         self.text: list[str] = []  # normalised sentence
-        self.context: list[str] = []  # normalised titles, agencies and neighbouring sentences
+        self.context: list[str] = []  # normalised ancestors' titles, agencies and the previous sentence
+        self.title: list[str] = []  # normalised title of the sentence's own outline node
         self.node_text: list[str] = []
         # Per sentence: its clauses, normalised, with the kinds and units of the figures in each.
         self.clauses: list[list[tuple[str, set[str], set[str]]]] = []
@@ -96,23 +100,36 @@ class SentenceIndex:
         for i, s in enumerate(self.sentences):
             node = kb.nodes[s.node_id]
             chain = self._ancestors(node.id)
-            titles = " ".join(n.display_title for n in chain if n.display_title)
+            titles = " ".join(n.display_title for n in chain[:-1] if n.display_title)
+            self.title.append(normalize(node.display_title))
             siblings = kb.node_sentences(node.id)
             prev = siblings[s.ord - 1].text if s.ord > 0 else ""
             own = normalize(s.text)
             context = normalize(" ".join([titles, " ".join(node.agencies), prev]))
+            own_title = self.title[-1]
             self.text.append(own)
             self.context.append(context)
             self.node_text.append(normalize(" ".join(x.text for x in siblings)))
             self.clauses.append(_clauses(s, normalize))
             tf: Counter[str] = Counter(analyze(own))
+            for term, count in Counter(analyze(own_title)).items():
+                tf[term] += count * self.TITLE_WEIGHT
             for term, count in Counter(analyze(context)).items():
                 tf[term] += count * self.CONTEXT_WEIGHT
             lengths.append(sum(tf.values()))
             for term, count in tf.items():
                 self.postings[term].append((i, count))
         self.avg_len = sum(lengths) / max(len(lengths), 1)
-        self.lengths = lengths
+        # BM25's term-frequency factor does not depend on the query: compute it once.
+        for term, postings in self.postings.items():
+            self.postings[term] = [
+                (doc, tf * (self.K1 + 1) / (tf + self.K1 * (1 - self.B + self.B * lengths[doc] / self.avg_len)))
+                for doc, tf in postings]
+        # Which sentences hold each character, to count a word's sentences without scanning all.
+        self._by_char: dict[str, set[int]] = defaultdict(set)
+        for i, (a, b, c) in enumerate(zip(self.text, self.context, self.title)):
+            for ch in set(a) | set(b) | set(c):
+                self._by_char[ch].add(i)
         n = len(self.sentences)
         self.idf = {t: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in self.postings.items()}
         self.max_idf = math.log(1 + (n - 0.5) / 1.5)
@@ -129,23 +146,39 @@ class SentenceIndex:
     def document_frequency(self, text: str) -> int:
         """In how many sentences (with context) a normalised word occurs, as a substring."""
         if text not in self._df_cache:
-            self._df_cache[text] = sum(1 for a, b in zip(self.text, self.context) if text in a or text in b)
+            if len(self._df_cache) > 100_000:
+                self._df_cache.clear()
+            docs = set.intersection(*(self._by_char.get(ch, set()) for ch in set(text))) if text else set()
+            self._df_cache[text] = sum(1 for i in docs if text in self.text[i] or text in self.title[i]
+                                       or text in self.context[i])
         return self._df_cache[text]
 
-    def bm25(self, terms: list[str], limit: int = 40) -> list[tuple[int, float]]:
+    def bm25(self, groups: list[list[list[str]]], limit: int = 30) -> list[tuple[int, float]]:
+        """BM25 where each concept counts once, by its best-matching spelling: the typed word,
+        a repaired typo or a translation are alternatives, not extra evidence."""
         scores: dict[int, float] = defaultdict(float)
-        for term, qtf in Counter(terms).items():
-            postings = self.postings.get(term)
-            if not postings:
-                continue
-            idf = self.idf[term]
-            for doc, tf in postings:
-                norm = tf * (self.K1 + 1) / (tf + self.K1 * (1 - self.B + self.B * self.lengths[doc] / self.avg_len))
-                scores[doc] += idf * norm * (1 + math.log(qtf))
-        return sorted(scores.items(), key=lambda x: -x[1])[:limit]
+        for spellings in groups:
+            best: dict[int, float] = {}
+            for terms in spellings:
+                partial: dict[int, float] = defaultdict(float)
+                for term in terms:
+                    postings = self.postings.get(term)
+                    if postings:
+                        idf = self.idf[term]
+                        for doc, norm in postings:
+                            partial[doc] += idf * norm
+                for doc, value in partial.items():
+                    if value > best.get(doc, 0.0):
+                        best[doc] = value
+            for doc, value in best.items():
+                scores[doc] += value
+        return heapq.nlargest(limit, scores.items(), key=lambda x: x[1])
 
     def concept_weight(self, concept: QueryConcept) -> float:
         """How much a concept matters: rare report words most, unknown words a fair amount."""
+        return self._concept_weight(concept) * concept.scale
+
+    def _concept_weight(self, concept: QueryConcept) -> float:
         dfs = [self.document_frequency(alt) for alt in concept.alternatives if alt]
         df = max(dfs) if dfs else 0
         n = len(self.sentences)
@@ -166,43 +199,59 @@ class SentenceIndex:
         return weight
 
     def search(self, query: Query, limit: int = 5) -> list[Hit]:
-        candidates = self.bm25(query.terms)
+        candidates = self.bm25(query.groups)
         if not candidates:
             return []
         top_bm25 = candidates[0][1]
         weights = [(c, self.concept_weight(c)) for c in query.concepts]
         total_weight = sum(w for _, w in weights) or 1.0
+        # Acronyms and Latin names the report uses (5G, MyData, TWCC) are what the question is
+        # about: a passage without them is about something else.
+        required = [c.named or (c.typed.isascii() and len(c.typed) >= 2 and any(ch.isalpha() for ch in c.typed)
+                                and bool(self.document_frequency(c.typed))) for c in query.concepts]
         hits = []
         for doc, raw in candidates:
             sentence = self.sentences[doc]
-            own, context, node_text = self.text[doc], self.context[doc], self.node_text[doc]
+            own, title, context, node_text = self.text[doc], self.title[doc], self.context[doc], self.node_text[doc]
             covered = 0.0
             missing = []
-            for concept, weight in weights:
-                if any(alt in own for alt in concept.alternatives):
+            in_own, in_title = [], []
+            lacks_required = False
+            for (concept, weight), is_required in zip(weights, required):
+                alts = concept.alternatives
+                if any(alt in own for alt in alts):
                     covered += weight
-                elif any(alt in context for alt in concept.alternatives):
+                    in_own.append((concept, weight))
+                elif any(alt in title for alt in alts):
+                    covered += weight * 0.9
+                    in_title.append((concept, weight * 0.9))
+                elif any(alt in context for alt in alts):
                     covered += weight * 0.7
-                elif any(alt in node_text for alt in concept.alternatives):
+                elif any(alt in node_text for alt in alts):
                     covered += weight * 0.5
                 elif _abbreviates(concept.typed, own):
-                    covered += weight * 0.5  # 帳密 for 帳號/密碼
+                    covered += weight * 0.5  # an abbreviation the report spells out: 帳密, 國中小
                 else:
                     missing.append(concept.typed)
+                    lacks_required = lacks_required or is_required
             coverage = covered / total_weight if query.concepts else 0.0
             type_ok = _type_ok(sentence, query)
-            units = {u for _, _, us in self.clauses[doc] for u in us}
-            unit_ok = bool(query.unit) and any(_same_unit(u, query.unit) for u in units)
-            years_ok = all(str(y) in own or str(y) in node_text or str(y) in context for y in query.years)
-            places_ok = all(any(form in own + context + node_text for form in forms) for forms in query.places)
+            clauses = self.clauses[doc]
+            # "多少個" is any count; other measure words (處, 家, 人次) must match.
+            unit = query.unit if query.unit != "個" else None
+            unit_ok = bool(unit) and any(_same_unit(u, unit) for _, _, us in clauses for u in us)
+            years_ok = all(str(y) in own or str(y) in title or str(y) in node_text or str(y) in context
+                           for y in query.years)
+            places_ok = all(any(form in own or form in title or form in context or form in node_text for form in forms)
+                            for forms in query.places)
             # Coverage decides; BM25 and a figure standing next to the asked-about words break ties.
-            focus = _focus(self.clauses[doc], weights, total_weight, query)
+            focus = _focus(clauses, in_own, in_title, total_weight, query) if in_own or in_title else 0.0
             score = coverage * (0.7 + 0.15 * raw / top_bm25 + 0.15 * focus)
             if query.ask and not type_ok:
                 score *= 0.6
             elif unit_ok:
                 score = min(1.0, score * 1.1)
-            elif query.unit and query.ask == "count":
+            elif unit and query.ask == "count":
                 score *= 0.85  # "幾處" answered with a count of something else
             if not years_ok:
                 score *= 0.6
@@ -210,6 +259,10 @@ class SentenceIndex:
                 score *= 0.9  # the year is only in the passage's context
             if not places_ok:
                 score *= 0.5
+            if lacks_required:
+                score *= 0.6
+            # A question naming little ("那個計畫的成果如何") matches much and proves little.
+            score *= min(1.0, total_weight / SPECIFIC_ENOUGH)
             hits.append(Hit(sentence, min(score, 1.0), coverage, raw, type_ok, years_ok, places_ok, missing))
         hits.sort(key=lambda h: -h.score)
         if query.latest and hits:
@@ -224,8 +277,10 @@ class SentenceIndex:
 
 
 _CLAUSE_END = re.compile(r"[，；：。,;]")
+SPECIFIC_ENOUGH = 4.0  # total concept weight of a question specific enough to trust full coverage
 # Measure words people use for one another: "多少人次" is answered by "4.46億人".
-_UNIT_FAMILIES = [{"人", "人次", "名", "位"}, {"個", "處", "座", "點", "站"}, {"家", "間"}, {"件", "案"}, {"次", "場", "梯次", "班次"}]
+_UNIT_FAMILIES = [{"人", "人次", "名", "位"}, {"個", "處", "座", "點", "站"}, {"家", "間"}, {"件", "案"},
+                  {"次", "場", "梯次", "班次"}, {"項", "種", "類", "款"}]
 
 
 def _same_unit(found: str, asked: str) -> bool:
@@ -245,14 +300,23 @@ def _clauses(sentence: Sentence, normalize: Callable[[str], str]) -> list[tuple[
     return out
 
 
-def _focus(clauses: list[tuple[str, set[str], set[str]]], weights: list, total_weight: float, query: Query) -> float:
-    """Share of the question covered by the best single clause holding a figure of the asked kind."""
+def _focus(clauses: list[tuple[str, set[str], set[str]]], weights: list, titled: list, total_weight: float,
+           query: Query) -> float:
+    """Share of the question covered by the best single clause holding a figure of the asked kind.
+
+    `weights` are the concepts found in the sentence (a clause can hold no others); `titled`
+    ones are in the node's title, which speaks for every clause.
+    """
     wanted = ASK_KINDS.get(query.ask or "")
+    base = sum(w for _, w in titled)
+    if len(clauses) == 1:
+        return (base + sum(w for _, w in weights)) / total_weight if clauses[0][1] and (
+            not wanted or clauses[0][1] & wanted) else 0.0
     best = 0.0
     for text, kinds, _ in clauses:
         if not kinds or (wanted and not kinds & wanted):
             continue
-        share = sum(w for c, w in weights if any(alt in text for alt in c.alternatives)) / total_weight
+        share = (base + sum(w for c, w in weights if any(alt in text for alt in c.alternatives))) / total_weight
         best = max(best, share)
     return best
 
@@ -280,10 +344,13 @@ def _latest_year(sentence: Sentence) -> int:
     return max(years, default=0)
 
 
+_COUNTS = {"count", "people_times", "range"}
+
+
 def _type_ok(sentence: Sentence, query: Query) -> bool:
     if not query.ask:
         return bool(sentence.figures)
-    kinds = ASK_KINDS.get(query.ask, set())
+    kinds = _COUNTS if query.unit == "個" else ASK_KINDS.get(query.ask, set())  # "多少個" is a count
     if query.ask == "money":
         return any(f.kind in kinds or (f.kind == "count" and re.search(r"[億萬兆]", f.text)) for f in sentence.figures)
     if query.ask == "rank":

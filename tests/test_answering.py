@@ -1,0 +1,112 @@
+"""Answers to everyday questions: the report's exact figure, its source, and honest refusals."""
+
+import re
+
+import pytest
+
+from bot.answer import MAX_ANSWER_CHARS
+from bot.evaluate import evaluate, load_questions
+
+from .conftest import DEV_SET, REPO
+
+
+def _digits(text):
+    return re.sub(r"[\s,]", "", text)
+
+
+@pytest.mark.parametrize("question", [
+    "iTaiwan 熱點有幾個?",          # Traditional
+    "itaiwan热点有几个？",           # Simplified
+    "全台iTaiwan熱店現在有幾個",     # a homophone typo
+    "How many iTaiwan hotspots are there?",  # English
+])
+def test_itaiwan_hotspots_in_any_wording(assistant, question):
+    answer = assistant.ask(question)
+    assert answer.answered and answer.intent in ("fact", "faq")
+    assert "9,735" in answer.answer
+    source = answer.sources[0]
+    assert source.section == "伍、主軸1 一、(二) 1."
+    assert source.agency == "國發會、通傳會、交通部等"
+    assert source.title == "提升公共場域行動通訊服務品質"
+    assert "9,735" in source.quote
+    assert 0.5 <= answer.confidence <= 1.0
+    assert answer.suggestions and all(isinstance(s, str) for s in answer.suggestions)
+
+
+def test_answer_states_the_period(assistant):
+    answer = assistant.ask("借問站已經核備幾處了")
+    assert "634處" in answer.answer and "2020年" in answer.answer
+
+
+def test_long_sentences_are_cut_to_the_relevant_clauses(assistant):
+    answer = assistant.ask("行政院數位國家創新經濟推動小組是哪一年成立的？")
+    assert "2017" in answer.answer
+    assert len(answer.answer) < len(answer.sources[0].quote)  # the quote is the whole sentence
+    assert "總召集人" not in answer.answer or len(answer.answer) <= 160
+
+
+def test_english_question_quotes_the_chinese_source(assistant):
+    answer = assistant.ask("How many R&D staff did Google plan to recruit after bringing in HTC's phone team in 2018?")
+    assert answer.answered and "300" in answer.answer and answer.answer.startswith("According to the report")
+
+
+@pytest.mark.parametrize("question", [
+    "高雄這週末天氣怎樣？", "台灣2020年GDP成長率是多少？", "What is the annual budget of Estonia's e-Residency program?",
+    "美国宽带建设计划投入了多少钱？", "你推薦哪家電信公司的吃到飽方案？", "2023年的數位經濟規模是多少？",
+    "iPhone 15 在台灣賣多少？",
+])
+def test_out_of_scope_is_refused_honestly(assistant, question):
+    answer = assistant.ask(question)
+    assert not answer.answered and answer.intent == "out_of_scope"
+    assert "2017" in answer.answer and "2020" in answer.answer  # says what the report covers
+    # No figure other than the period: nothing invented.
+    assert set(re.findall(r"\d+", answer.answer)) <= {"2017", "2020"}
+    assert answer.suggestions
+
+
+def test_low_confidence_asks_did_you_mean(assistant):
+    answer = assistant.ask("那個計畫的成果如何")
+    assert answer.intent in ("clarify", "out_of_scope") and not answer.answered
+    assert 1 <= len(answer.suggestions) <= 3
+
+
+@pytest.mark.parametrize("question, intent", [("嗨", "greeting"), ("謝謝！", "thanks"), ("你可以查什麼？", "help")])
+def test_smalltalk_replies(assistant, question, intent):
+    answer = assistant.ask(question)
+    assert answer.intent == intent and not answer.answered and answer.suggestions
+
+
+def test_every_answer_is_short_and_every_figure_is_quoted(assistant):
+    rows = load_questions(REPO / "knowledge" / "curated" / "questions.jsonl")
+    for row in rows:
+        answer = assistant.ask(row["q"])
+        assert len(answer.answer) <= MAX_ANSWER_CHARS
+        quotes = _digits("".join(s.quote + s.title for s in answer.sources))
+        for number in re.findall(r"\d[\d,.]*\d|\d", _digits(answer.answer)):
+            assert number.rstrip(".") in quotes, (row["q"], number, answer.answer)
+
+
+def test_json_contract(assistant):
+    data = assistant.ask("MyData 線上服務有幾項？").to_dict()
+    assert set(data) == {"query", "answered", "intent", "answer", "sources", "confidence", "suggestions"}
+    assert data["intent"] in ("greeting", "thanks", "help", "fact", "faq", "stat", "clarify", "out_of_scope")
+    assert set(data["sources"][0]) == {"section", "title", "agency", "quote"}
+    assert "144" in data["answer"]
+
+
+@pytest.mark.skipif(not DEV_SET.exists(), reason="the shared dev set is not beside this checkout")
+def test_dev_set_meets_the_targets(assistant):
+    report = evaluate(assistant, load_questions(DEV_SET))
+    assert report.accuracy >= 0.95, report.failures
+    assert report.wrong_rate <= 0.02, report.failures
+    assert report.refusal_rate >= 0.90, report.failures
+    assert report.greeting_rate == 1.0, report.failures
+
+
+def test_project_question_set_holds(assistant):
+    """The project's own labelled set (also the /reload quality gate) must not regress."""
+    report = evaluate(assistant, load_questions(REPO / "knowledge" / "curated" / "questions.jsonl"))
+    assert report.accuracy >= 0.88, report.failures
+    assert report.wrong_rate <= 0.04, report.failures
+    assert report.refusal_rate >= 0.90, report.failures
+    assert report.greeting_rate == 1.0, report.failures

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import math
@@ -52,6 +53,7 @@ DEFAULT_RATE_PER_MINUTE = 30.0
 DEFAULT_BURST = 10
 SHUTDOWN_TIMEOUT = 10.0  # seconds in-flight requests get after SIGTERM (platforms kill after ~30 s)
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+WEBHOOK_SECRET_FORM = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 TELEGRAM_RETRY_SECONDS = (5, 15, 30, 60, 120, 300)
 
 SECURITY_HEADERS = {
@@ -367,7 +369,7 @@ class TelegramWebhook:
         ptb = self.application
         if not self._started:
             await ptb.initialize()
-            if ptb.post_init:
+            if ptb.post_init and not getattr(ptb, "initialize_runs_post_init", False):
                 await ptb.post_init(ptb)
             await ptb.start()
             self._started = True
@@ -376,7 +378,7 @@ class TelegramWebhook:
         log.info("Telegram webhook registered at %s", self.config.webhook_url.rstrip("/") + "/telegram/…")
 
     async def _keep_trying(self) -> None:
-        for attempt in range(10**9):
+        for attempt in itertools.count():
             await asyncio.sleep(TELEGRAM_RETRY_SECONDS[min(attempt, len(TELEGRAM_RETRY_SECONDS) - 1)])
             try:
                 await self._start_once()
@@ -433,8 +435,9 @@ class TelegramWebhook:
         return web.json_response({"ok": True})
 
 
-def _telegram(config: Config, service, querylog) -> TelegramWebhook | None:
-    """The webhook when the token, WEBHOOK_URL and WEBHOOK_SECRET are all set; else None (logged)."""
+def _telegram(config: Config, service, querylog, application=None) -> TelegramWebhook | None:
+    """The webhook when the token, WEBHOOK_URL and WEBHOOK_SECRET are all set; else None (logged).
+    `application` is a prebuilt telegram.ext.Application (tests); by default bot.telegram_app builds it."""
     if not config.token:
         return None
     if not config.webhook_url:
@@ -445,20 +448,28 @@ def _telegram(config: Config, service, querylog) -> TelegramWebhook | None:
         log.warning("WEBHOOK_URL is set but WEBHOOK_SECRET is not: refusing to register a webhook that would "
                     "accept unauthenticated updates; serving the web channel only")
         return None
+    if not WEBHOOK_SECRET_FORM.match(config.webhook_secret):
+        log.error("WEBHOOK_SECRET must be 1–256 characters of A–Z, a–z, 0–9, _ and - (Telegram's rule); "
+                  "not registering the webhook; serving the web channel only")
+        return None
     if not config.webhook_url.startswith("https://"):
         log.warning("WEBHOOK_URL %s is not https://; Telegram only delivers webhooks to HTTPS URLs",
                     config.webhook_url)
-    from .telegram_app import build_application
+    if application is None:
+        from .telegram_app import build_application
 
-    return TelegramWebhook(config, build_application(config, service, querylog, polling=False))
+        application = build_application(config, service, querylog, polling=False)
+    return TelegramWebhook(config, application)
 
 
 # ---------------------------------------------------------------------- app
 def create_app(config: Config, service=None, querylog=None, *, rate_per_minute: float = DEFAULT_RATE_PER_MINUTE,
                burst: int = DEFAULT_BURST, trust_proxy: bool = False,
-               clock: Callable[[], float] = time.monotonic) -> web.Application:
+               clock: Callable[[], float] = time.monotonic, telegram_application=None) -> web.Application:
     """The aiohttp application. `service` and `querylog` default to ones on `config.data_dir`
-    (building the KB first when it is missing or stale)."""
+    (building the KB first when it is missing or stale). The Telegram webhook is added when the
+    config has a token, WEBHOOK_URL and WEBHOOK_SECRET; `telegram_application` overrides the
+    Application it feeds (default: `bot.telegram_app.build_application(..., polling=False)`)."""
     if service is None:
         from .service import KnowledgeService
 
@@ -487,7 +498,7 @@ def create_app(config: Config, service=None, querylog=None, *, rate_per_minute: 
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static/", STATIC_DIR, show_index=False, follow_symlinks=False)
 
-    telegram = _telegram(config, service, querylog)
+    telegram = _telegram(config, service, querylog, telegram_application)
     app[TELEGRAM] = telegram
     if telegram:
         app.router.add_post(telegram.path, telegram.handle)

@@ -34,7 +34,7 @@ def split_clauses(sentence: str) -> list[str]:
             depth += 1
         elif ch in _CLOSES:
             depth = max(0, depth - 1)
-        elif depth == 0 and _CLAUSE_SPLIT.match(ch):
+        elif depth == 0 and _CLAUSE_SPLIT.match(ch) and not (ch == "," and sentence[i + 1: i + 2].isdigit()):
             clauses.append(sentence[start: i + 1])
             start = i + 1
     if start < len(sentence):

@@ -58,9 +58,13 @@ def to_simplified(text: str) -> str:
     return _t2s.convert(text)
 
 
+_HTML_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]{0,10}(?:\s[^<>]{0,80})?/?>")
+
+
 def match_form(text: str) -> str:
-    """The normalised form used on both sides of every comparison (questions and report)."""
-    text = unicodedata.normalize("NFKC", text).lower()
+    """The normalised form used on both sides of every comparison (questions and report).
+    Markup typed or pasted into a question ("<b>iTaiwan</b>") is not part of what is asked."""
+    text = _HTML_TAG.sub(" ", unicodedata.normalize("NFKC", text)).lower()
     text = text.translate(_VARIANTS)
     text = text.replace("wi-fi", "wifi").replace("e-mail", "email")
     text = _SPACES.sub(" ", text).strip()

@@ -276,7 +276,7 @@ class SentenceIndex:
         return hits[:limit]
 
 
-_CLAUSE_END = re.compile(r"[，；：。,;]")
+_CLAUSE_END = re.compile(r"[，；：。;]|,(?!\d)")  # not the comma inside 9,735
 SPECIFIC_ENOUGH = 4.0  # total concept weight of a question specific enough to trust full coverage
 # Measure words people use for one another: "多少人次" is answered by "4.46億人".
 _UNIT_FAMILIES = [{"人", "人次", "名", "位"}, {"個", "處", "座", "點", "站"}, {"家", "間"}, {"件", "案"},

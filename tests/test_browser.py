@@ -112,6 +112,13 @@ async def test_ask_read_the_source_and_follow_a_suggestion(base_url, page):
     await page.screenshot(path=str(ARTIFACTS / "web-chat-full.png"), full_page=True)
     assert shot.stat().st_size > 10_000
 
+    # "開始新對話" clears the conversation and starts a new session (no follow-up context carried over)
+    old_session = await page.evaluate("sessionStorage.getItem('digibot.session')")
+    await page.get_by_role("button", name="開始新對話").click()
+    assert await answers.count() == 0 and await user_msgs.count() == 0
+    assert await page.evaluate("sessionStorage.getItem('digibot.session')") not in (None, old_session)
+    assert await page.evaluate("document.activeElement.id") == "question"
+
 
 async def test_friendly_messages_on_429_and_network_failure(base_url, page):
     await page.goto(base_url + "/")

@@ -1,0 +1,211 @@
+"""The Telegram channel: one python-telegram-bot `Application` wired to the answering core.
+
+`build_application` only wires: services into `bot_data`, handlers from `handlers/`, the error
+handler, a rate limiter that honours flood limits and 429 `retry_after` and retries network
+errors, and start-up work (`setMyCommands`). `digibot run` drives it with long polling
+(`run_polling`); `digibot serve` builds it with `polling=False` and feeds webhook updates in.
+
+Updates from different chats are handled concurrently; updates from one chat strictly in order
+(a follow-up must see the context its previous question left). /reload runs in the background
+so questions keep being answered while the knowledge base is rebuilt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from telegram import Update
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, TimedOut
+from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, BaseUpdateProcessor,
+                          CallbackQueryHandler, CommandHandler, MessageHandler, filters)
+
+from handlers import admin, citizen, errors, menu, stats
+from handlers.render import ButtonStore
+
+from .config import Config
+from .querylog import QueryLog
+from .service import KnowledgeService
+from .session import SessionStore
+
+log = logging.getLogger(__name__)
+
+# Update kinds the bot asks Telegram for (also what a webhook should be registered with).
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
+
+class RetryingRateLimiter(AIORateLimiter):
+    """AIORateLimiter (Telegram's flood limits; waits out 429 `retry_after` and retries) that also
+    retries network failures: connection errors and 5xx always, time-outs only for requests that
+    are safe to repeat (a timed-out sendMessage may have been delivered)."""
+
+    IDEMPOTENT = frozenset({"getMe", "sendChatAction", "answerCallbackQuery", "editMessageText",
+                            "editMessageReplyMarkup", "setMyCommands", "deleteMyCommands", "getMyCommands",
+                            "deleteWebhook", "setWebhook", "getWebhookInfo"})
+
+    __slots__ = ("_network_retries", "_backoff")
+
+    def __init__(self, *, network_retries: int = 3, backoff: float = 0.5, max_retries: int = 5, **kwargs):
+        super().__init__(max_retries=max_retries, **kwargs)
+        self._network_retries = network_retries
+        self._backoff = backoff
+
+    async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
+        attempt = 0
+        while True:
+            try:
+                return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+            except BadRequest:
+                raise
+            except TimedOut:
+                if endpoint not in self.IDEMPOTENT or attempt >= self._network_retries:
+                    raise
+            except NetworkError:
+                if attempt >= self._network_retries:
+                    raise
+            attempt += 1
+            delay = self._backoff * 2 ** (attempt - 1)
+            log.info("%s failed with a network error; retry %d in %.1fs", endpoint, attempt, delay)
+            await asyncio.sleep(delay)
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Process updates of different chats concurrently and each chat's updates in arrival order."""
+
+    __slots__ = ("_chats",)
+
+    def __init__(self, max_concurrent_updates: int = 64):
+        super().__init__(max_concurrent_updates)
+        self._chats: dict[int, list] = {}  # chat id → [lock, updates holding or waiting for it]
+
+    async def process_update(self, update, coroutine) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:
+            await super().process_update(update, coroutine)
+            return
+        entry = self._chats.setdefault(chat.id, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:  # taken before a concurrency slot, so waiting costs no slot
+                await super().process_update(update, coroutine)
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                self._chats.pop(chat.id, None)
+
+    async def do_process_update(self, update, coroutine) -> None:
+        await coroutine
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+
+class DigibotApplication(Application):
+    """An Application whose start-up work (`post_init`) also runs when it is driven by hand
+    (`await app.initialize(); await app.start()`, as the webhook server does)."""
+
+    __slots__ = ()
+
+    async def initialize(self) -> None:
+        await super().initialize()
+        if self.post_init is not None:
+            await self.post_init(self)
+
+
+async def post_init(application: Application) -> None:
+    """Start-up work, once: register the command menu (Chinese descriptions)."""
+    if application.bot_data.get("_post_init_done"):
+        return
+    application.bot_data["_post_init_done"] = True
+    log.info("Telegram bot @%s ready", application.bot.username)
+    await menu.set_default_menu(application)
+
+
+def _file_url(api_base_url: str) -> str:
+    if api_base_url.rstrip("/").endswith("/bot"):
+        return api_base_url.rstrip("/")[: -len("bot")] + "file/bot"
+    return "https://api.telegram.org/file/bot"
+
+
+def build_application(config: Config, service: KnowledgeService, querylog: QueryLog, *,
+                      polling: bool = True) -> Application:
+    """A fully wired Application; with `polling=False` it has no Updater (webhook use)."""
+    if not config.token:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    builder = (ApplicationBuilder()
+               .application_class(DigibotApplication)
+               .token(config.token)
+               .base_url(config.api_base_url)
+               .base_file_url(_file_url(config.api_base_url))
+               .rate_limiter(RetryingRateLimiter())
+               .concurrent_updates(PerChatUpdateProcessor())
+               .connect_timeout(10).read_timeout(15).write_timeout(30).pool_timeout(10)
+               .post_init(post_init))
+    if not polling:
+        builder = builder.updater(None)
+    application = builder.build()
+    application.bot_data.update(service=service, querylog=querylog, sessions=SessionStore(), config=config,
+                                buttons=ButtonStore())
+    _add_handlers(application)
+    return application
+
+
+def _add_handlers(application: Application) -> None:
+    new = filters.UpdateType.MESSAGE
+    messages = filters.UpdateType.MESSAGES  # new and edited: an edited question is answered again
+    addressed = citizen.ADDRESSED
+    application.add_handlers([
+        CommandHandler("start", citizen.start, filters=new),
+        CommandHandler("help", citizen.help_command, filters=messages),
+        CommandHandler("about", citizen.about, filters=messages),
+        CommandHandler("stats", stats.stats, filters=messages),
+        CommandHandler("chart", stats.chart, filters=new),
+        CommandHandler("export", stats.export, filters=new),
+        CommandHandler("usage", admin.usage, filters=messages),
+        CommandHandler("unanswered", admin.unanswered, filters=messages),
+        CommandHandler("reload", admin.reload, filters=new, block=False),  # rebuilds in the background
+        MessageHandler(filters.COMMAND & messages, citizen.unknown_command),
+        MessageHandler(filters.TEXT & ~filters.COMMAND & messages & addressed, citizen.question),
+        MessageHandler(new & addressed & ~filters.TEXT & ~filters.StatusUpdate.ALL, citizen.not_text),
+        CallbackQueryHandler(citizen.suggestion_pressed, pattern=r"^q:"),
+        CallbackQueryHandler(citizen.source_pressed, pattern=r"^src:"),
+        CallbackQueryHandler(stats.menu_pressed, pattern=r"^st:"),
+        CallbackQueryHandler(stats.chart_pressed, pattern=r"^ch:"),
+        CallbackQueryHandler(stats.export_pressed, pattern=r"^ex:"),
+        CallbackQueryHandler(citizen.stale_button),
+    ])
+    application.add_error_handler(errors.on_error)
+
+
+def run_polling(config: Config) -> int:
+    """`digibot run`: long polling until SIGINT/SIGTERM; returns the exit code."""
+    if not config.token:
+        print("digibot run: set TELEGRAM_BOT_TOKEN to the bot's token (from @BotFather) to run the Telegram bot",
+              file=sys.stderr)
+        return 2
+    from knowledge.build import BuildError
+    from knowledge.store import KBError
+
+    try:
+        service = KnowledgeService(config.data_dir)
+    except (BuildError, KBError) as exc:
+        print(f"digibot run: the knowledge base could not be built or loaded: {exc}", file=sys.stderr)
+        return 1
+    querylog = QueryLog(config.data_dir)
+    application = build_application(config, service, querylog)
+    try:
+        # PTB retries getUpdates on network errors and stops cleanly on SIGINT, SIGTERM and SIGABRT.
+        application.run_polling(allowed_updates=ALLOWED_UPDATES, bootstrap_retries=3)
+    except InvalidToken:
+        print("digibot run: Telegram rejected TELEGRAM_BOT_TOKEN; check the token from @BotFather",
+              file=sys.stderr)
+        return 1
+    except (NetworkError, Forbidden) as exc:
+        print(f"digibot run: cannot reach the Telegram Bot API at {config.api_base_url}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        querylog.close()
+    return 0

@@ -1,0 +1,142 @@
+"""Admins and officials: /reload the knowledge base, /unanswered questions, /usage statistics.
+
+Every command checks the role first; a refusal is polite and logged with the salted hash of the
+user id (never the id itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from datetime import datetime, timedelta, timezone
+
+from telegram import Message, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
+from telegram.ext import ContextTypes
+
+from bot.service import ReloadResult
+
+from . import common
+
+log = logging.getLogger(__name__)
+
+escape = html.escape
+TAIPEI = timezone(timedelta(hours=8), "臺北時間")
+COUNT_LABELS = (("nodes", "章節"), ("sentences", "句原文"), ("figures", "個數字"), ("faq", "則問答"),
+                ("indicator_cells", "個指標值"), ("budget_cells", "個預算值"))
+
+
+def _user_id(update: Update) -> int | None:
+    return update.effective_user.id if update.effective_user else None
+
+
+async def _refuse(update: Update, context: ContextTypes.DEFAULT_TYPE, command: str, role: str) -> None:
+    log.warning("refused /%s for user %s (not %s) in a %s chat", command, common.who(context, update), role,
+                update.effective_chat.type if update.effective_chat else "unknown")
+    text = ("抱歉，這個指令只開放給管理員使用。" if role == "admin" else "抱歉，使用統計只開放給公務人員與管理員查看。") \
+        + "\n一般問題請直接輸入，或輸入 /help 看看我能做什麼。"
+    await common.send_html(context, update.effective_chat.id, text,
+                           reply_to=update.effective_message if common.in_group(update) else None)
+
+
+def _int_arg(args: list[str] | None, default: int, low: int, high: int) -> int:
+    for arg in args or []:
+        if arg.strip().isdigit():
+            return max(low, min(high, int(arg)))
+    return default
+
+
+def _when(ts: str) -> str:
+    try:
+        return datetime.fromisoformat(ts).astimezone(TAIPEI).strftime("%m-%d %H:%M")
+    except ValueError:
+        return ts
+
+
+# ------------------------------------------------------------------------------ /reload
+def reload_report(result: ReloadResult) -> str:
+    """What an admin is told after a reload attempt."""
+    score = ""
+    if result.old_score is not None and result.new_score is not None:
+        score = f"\n標註問題集答對率：{result.old_score:.1%} → {result.new_score:.1%}"
+    if result.ok:
+        counts = result.counts or {}
+        listed = "、".join(f"{counts[k]:,} {label}" for k, label in COUNT_LABELS if k in counts)
+        return f"✅ 知識庫已重新載入（{result.seconds:.1f} 秒）。\n內容：{listed}{score}"
+    if "already running" in result.message:
+        return "⏳ 已有一次重新載入正在進行，請稍候再試。"
+    return (f"❌ 重新載入失敗，目前的知識庫繼續服務（{result.seconds:.1f} 秒）。\n"
+            f"原因：{escape(result.message)}{score}")
+
+
+async def reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Rebuild the knowledge base and swap it in; questions keep being answered meanwhile."""
+    if not common.config(context).is_admin(_user_id(update)):
+        await _refuse(update, context, "reload", "admin")
+        return
+    chat_id = update.effective_chat.id
+    log.info("reload requested by admin %s", common.who(context, update))
+    status = (await common.send_html(context, chat_id, "⏳ 正在重新建立知識庫並用標註問題集檢查，期間照常回答問題…"))[-1]
+    try:
+        result = await asyncio.to_thread(common.service(context).reload)
+    except Exception as exc:  # reload() reports failures itself; this is a bug, and the old KB still serves
+        log.exception("reload crashed")
+        result = ReloadResult(False, f"{type(exc).__name__}: {exc}", 0.0)
+    log.info("reload finished: ok=%s %s (%.2fs)", result.ok, result.message, result.seconds)
+    await _edit(context, status, chat_id, reload_report(result))
+
+
+async def _edit(context: ContextTypes.DEFAULT_TYPE, message: Message, chat_id: int, text: str) -> None:
+    try:
+        await context.bot.edit_message_text(text, chat_id=chat_id, message_id=message.message_id,
+                                            parse_mode=ParseMode.HTML)
+    except BadRequest as exc:
+        log.info("could not edit the reload message (%s); sending a new one", exc)
+        await common.send_html(context, chat_id, text)
+
+
+# -------------------------------------------------------------------------- /unanswered
+async def unanswered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """List the most recent questions the bot could not answer, with how often they were asked."""
+    if not common.config(context).is_admin(_user_id(update)):
+        await _refuse(update, context, "unanswered", "admin")
+        return
+    n = _int_arg(context.args, 10, 1, 50)
+    rows = await asyncio.to_thread(common.querylog(context).unanswered, n)
+    if not rows:
+        text = "目前沒有未能回答的問題 🎉"
+    else:
+        lines = [f"<b>最近未能回答的問題</b>（{len(rows)} 則，{TAIPEI.tzname(None)}）"]
+        for i, (q, count, last) in enumerate(rows, 1):
+            lines.append(f"{i}. {escape(q[:200])}  <i>×{count}，{_when(last)}</i>")
+        text = "\n".join(lines)
+    await common.send_html(context, update.effective_chat.id, text)
+
+
+# ------------------------------------------------------------------------------- /usage
+async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Questions per day, top questions, share answered and recent unanswered, from the query log."""
+    if not common.config(context).is_official(_user_id(update)):
+        await _refuse(update, context, "usage", "official")
+        return
+    days = _int_arg(context.args, 7, 1, 90)
+    u = await asyncio.to_thread(common.querylog(context).usage, days)
+    lines = [f"<b>使用統計（最近 {days} 天）</b>",
+             f"提問 {u.total:,} 則・使用者 {u.users:,} 人・已回答 {u.answered_share:.0%}"]
+    if u.days:
+        peak = max(n for _, n in u.days) or 1
+        rows = [f"{day}  {n:>5,}  {'▇' * max(1, round(10 * n / peak))}" for day, n in u.days]
+        lines.append("<pre>" + escape("日期（UTC）   則數\n" + "\n".join(rows)) + "</pre>")
+    else:
+        lines.append("這段期間還沒有人提問。")
+    if u.top_questions:
+        lines.append("<b>熱門問題</b>")
+        lines += [f"{i}. {escape(q[:120])}  <i>×{n}</i>" for i, (q, n) in enumerate(u.top_questions, 1)]
+    if u.recent_unanswered:
+        lines.append("<b>最近未能回答</b>")
+        lines += [f"{i}. {escape(q[:120])}  <i>×{n}，{_when(ts)}</i>"
+                  for i, (q, n, ts) in enumerate(u.recent_unanswered, 1)]
+    lines.append("<i>紀錄只保存使用者代號的雜湊值，不含帳號或姓名。</i>")
+    await common.send_html(context, update.effective_chat.id, "\n".join(lines))

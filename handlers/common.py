@@ -1,0 +1,113 @@
+"""What every handler module shares: the long-lived services in bot_data and safe sending."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters, Update
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import ContextTypes
+
+from bot.config import Config
+from bot.querylog import QueryLog
+from bot.service import KnowledgeService
+from bot.session import Session, SessionStore
+
+from .render import ButtonStore, split_html
+
+log = logging.getLogger("handlers")
+
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+def service(context: ContextTypes.DEFAULT_TYPE) -> KnowledgeService:
+    return context.bot_data["service"]
+
+
+def querylog(context: ContextTypes.DEFAULT_TYPE) -> QueryLog:
+    return context.bot_data["querylog"]
+
+
+def config(context: ContextTypes.DEFAULT_TYPE) -> Config:
+    return context.bot_data["config"]
+
+
+def buttons(context: ContextTypes.DEFAULT_TYPE) -> ButtonStore:
+    return context.bot_data["buttons"]
+
+
+def session_for(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> Session:
+    """The conversation context of one chat (expires after SESSION_TTL_SECONDS of silence)."""
+    store: SessionStore = context.bot_data["sessions"]
+    return store.get(f"telegram:{chat_id}")
+
+
+def who(context: ContextTypes.DEFAULT_TYPE, update: object) -> str:
+    """The salted hash of the user behind an update, for logs (never the raw id)."""
+    user = update.effective_user if isinstance(update, Update) else None
+    try:
+        return querylog(context).user_hash(user.id if user else None)
+    except Exception:  # the log must never fail because of this
+        return "unknown"
+
+
+def in_group(update: Update) -> bool:
+    chat = update.effective_chat
+    return chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
+
+
+async def show_action(context: ContextTypes.DEFAULT_TYPE, chat_id: int, action: str = ChatAction.TYPING) -> None:
+    """Show "typing…" (or "sending photo…"); a failure here must not cost the reply."""
+    try:
+        await context.bot.send_chat_action(chat_id, action)
+    except TelegramError as exc:
+        log.debug("chat action %s failed: %s", action, exc)
+
+
+async def send_html(context: ContextTypes.DEFAULT_TYPE, chat_id: int, text: str, *,
+                    markup: InlineKeyboardMarkup | None = None, reply_to: Message | None = None,
+                    limit: int = 4096) -> list[Message]:
+    """Send HTML, split into as many messages as Telegram needs; buttons go on the last one."""
+    chunks = split_html(text, limit)
+    sent: list[Message] = []
+    for index, chunk in enumerate(chunks):
+        last = index == len(chunks) - 1
+        reply = ReplyParameters(reply_to.message_id, allow_sending_without_reply=True) \
+            if reply_to is not None and index == 0 else None
+        sent.append(await context.bot.send_message(chat_id, chunk, parse_mode=ParseMode.HTML,
+                                                   reply_markup=markup if last else None, reply_parameters=reply,
+                                                   link_preview_options=NO_PREVIEW))
+    return sent
+
+
+async def edit_or_send(context: ContextTypes.DEFAULT_TYPE, message: Message | None, chat_id: int, text: str, *,
+                       markup: InlineKeyboardMarkup | None = None) -> None:
+    """Replace a menu message's text (when it fits), else send the text as new messages."""
+    if message is not None and len(split_html(text)) == 1:
+        try:
+            await context.bot.edit_message_text(text, chat_id=chat_id, message_id=message.message_id,
+                                                parse_mode=ParseMode.HTML, reply_markup=markup,
+                                                link_preview_options=NO_PREVIEW)
+            return
+        except BadRequest as exc:
+            if "not modified" in str(exc).lower():
+                return  # the same view pressed twice
+            if "message to edit not found" not in str(exc).lower() and "can't be edited" not in str(exc).lower():
+                raise
+    await send_html(context, chat_id, text, markup=markup)
+
+
+async def acknowledge(update: Update, text: str | None = None) -> None:
+    """Stop the button's spinner (an expired query is not worth an error)."""
+    query = update.callback_query
+    if query is None:
+        return
+    with contextlib.suppress(BadRequest):
+        await query.answer(text)
+
+
+def args_text(args: Sequence[str] | None) -> str:
+    return " ".join(args or []).strip()

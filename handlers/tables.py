@@ -1,0 +1,334 @@
+"""Officials' tables as Telegram HTML: monospace grids of the report's budget and indicator tables.
+
+The figures come from `bot.tables` exactly as the report prints them; sums and differences the
+report does not print are marked 計算值. Units are stated in every title, estimates carry `*`,
+and the report's own inconsistencies (2020's stated total) are spelled out under the table.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from bot.tables import budget_table, indicator_table
+from intents.normalize import match_form, normalize
+from knowledge.stats import lookup_budget
+from knowledge.store import KnowledgeBase
+
+escape = html.escape
+ESTIMATE_MARK = "*"
+
+
+# ------------------------------------------------------------------------------ grids
+def display_width(text: str) -> int:
+    """Columns a monospace font gives `text` (CJK and full-width characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int, align: str) -> str:
+    gap = " " * max(0, width - display_width(text))
+    return text + gap if align == "<" else gap + text
+
+
+def grid(rows: list[list[str]], align: str) -> str:
+    """Rows of cells as aligned monospace lines, inside <pre>. `align` is one of "<>" per column."""
+    widths = [max(display_width(row[c]) for row in rows if c < len(row)) for c in range(len(align))]
+    lines = ["  ".join(_pad(cell, widths[c], align[c]) for c, cell in enumerate(row)).rstrip() for row in rows]
+    return "<pre>" + escape("\n".join(lines)) + "</pre>"
+
+
+def _bare(text: str, unit: str) -> str:
+    """A printed value without its unit (the unit is in the title): 41.8億元 → 41.8."""
+    return text[: -len(unit)] if unit and text.endswith(unit) else text
+
+
+def _computed(value: float) -> str:
+    return f"{value:,.1f}"
+
+
+def _source(section: str, title: str) -> str:
+    return f"<i>來源：{escape(section)} {escape(title)}（數字依報告原文）</i>"
+
+
+# ----------------------------------------------------------------------------- budget
+def _budget_notes(table: dict, years: list[int]) -> list[str]:
+    notes = []
+    for check in table["total_checks"]:
+        if check["year"] in years and check["discrepancy"]:
+            notes.append(f"⚠️ {check['year']}年：報告表列合計 {escape(check['stated'])}，但各主軸加總為 "
+                         f"{_computed(check['axes_sum_computed'])}億元（相差 {check['difference']:+.1f}億元）。"
+                         "報告原文如此，此處照列。")
+    return notes
+
+
+def _absent_axes(kb: KnowledgeBase, table: dict) -> list[str]:
+    out = []
+    for a in table["axes"]:
+        if not a["values"]:
+            reason = lookup_budget(kb, a["axis"], []).empty_reason
+            note = escape(a["note"] or "N/A")
+            out.append(f"主軸{a['axis']} 表列 {note}：{escape(reason)}" if reason and reason != a["note"]
+                       else f"主軸{a['axis']}「{escape(a['name'])}」未列預算（{note}）。")
+    return out
+
+
+def _legend(table: dict) -> str:
+    return "\n".join(f"{a['axis']} {escape(a['name'])}（{escape(a['lead_agency'])}）" for a in table["axes"])
+
+
+def budget_by_axis(kb: KnowledgeBase, years: list[int] | None = None, axis: int | None = None) -> str:
+    """Budget per axis (rows) and year (columns), the stated totals, the computed sums; with two or
+    more years chosen, a computed change from the first to the last."""
+    table = budget_table(kb)
+    unit = table["unit"]
+    years = years or table["years"]
+    compare = len(years) >= 2 and years != table["years"]  # a chosen comparison, not the whole table
+    header = ["主軸", *[str(y) for y in years]] + (["增減*"] if compare else [])
+    rows = [header]
+    for a in table["axes"]:
+        if axis is not None and a["axis"] != axis:
+            continue
+        cells = [_bare(a["values"].get(str(y), a["note"] or "N/A"), unit) for y in years]
+        if compare:
+            first, last = a["amounts"].get(str(years[0])), a["amounts"].get(str(years[-1]))
+            cells.append(f"{(last - first) / 1e8:+.1f}" if first is not None and last is not None else "")
+        rows.append([str(a["axis"]), *cells])
+    if axis is None:
+        stated = [_bare(table["totals"][str(y)], unit) for y in years]
+        checks = {c["year"]: c for c in table["total_checks"]}
+        computed = [_computed(checks[y]["axes_sum_computed"]) + ("⚠" if checks[y]["discrepancy"] else "")
+                    for y in years]
+        extra_stated = extra_computed = []
+        if compare:
+            extra_stated = [f"{(_value(table['totals'][str(years[-1])]) - _value(table['totals'][str(years[0])])):+.1f}"]
+            extra_computed = [f"{checks[years[-1]]['axes_sum_computed'] - checks[years[0]]['axes_sum_computed']:+.1f}"]
+        rows.append(["合計", *stated, *extra_stated])
+        rows.append(["加總*", *computed, *extra_computed])
+    span = f"{years[0]}–{years[-1]}" if len(years) > 1 else str(years[0])
+    if axis is not None:
+        a = kb.axes[axis]
+        title = f"<b>主軸{axis}「{escape(a.name)}」投入預算 {span}</b>（單位：{unit}）\n主責機關：{escape(a.lead_agency)}"
+    else:
+        title = f"<b>DIGI+方案投入預算 {span}</b>（單位：{unit}）"
+    parts = [title, grid(rows, "<" + ">" * (len(header) - 1))]
+    if axis is None:
+        parts.append(_legend(table))
+        parts.append("合計＝報告表列合計；加總＝各主軸相加（計算值）" + ("；增減＝末年減首年（計算值）" if compare else "")
+                     + "；＊為計算值。")
+    elif compare:
+        parts.append("增減＝末年減首年（計算值）。")
+    parts += _budget_notes(table, years) if axis is None else []
+    absent = _absent_axes(kb, table)
+    if axis is None or axis in [a["axis"] for a in table["axes"] if not a["values"]]:
+        parts += [n for n in absent if axis is None or n.startswith(f"主軸{axis}")]
+    parts.append(_source(table["source"]["section"], table["source"]["title"]))
+    return "\n".join(parts)
+
+
+def _value(text: str) -> float:
+    m = re.search(r"[\d,]+(?:\.\d+)?", text)
+    return float(m.group(0).replace(",", "")) if m else 0.0
+
+
+def budget_by_year(kb: KnowledgeBase, years: list[int] | None = None) -> str:
+    """One line per year: the stated total, the computed sum of the axes and the largest axis."""
+    table = budget_table(kb)
+    unit = table["unit"]
+    years = years or table["years"]
+    rows = [["年度", "合計", "加總*", "最多"]]
+    for check in table["total_checks"]:
+        y = check["year"]
+        if y not in years:
+            continue
+        funded = [a for a in table["axes"] if str(y) in a["amounts"]]
+        top = max(funded, key=lambda a: a["amounts"][str(y)]) if funded else None
+        rows.append([str(y), _bare(check["stated"], unit),
+                     _computed(check["axes_sum_computed"]) + ("⚠" if check["discrepancy"] else ""),
+                     f"主軸{top['axis']} {_bare(top['values'][str(y)], unit)}" if top else ""])
+    parts = [f"<b>DIGI+方案投入預算：各年度</b>（單位：{unit}）", grid(rows, "<>><"),
+             "合計＝報告表列合計；加總＝各主軸相加（計算值）；最多＝該年預算最多的主軸。"]
+    parts += _budget_notes(table, years)
+    parts.append("單一年度各主軸：/stats 預算 2020")
+    parts.append(_source(table["source"]["section"], table["source"]["title"]))
+    return "\n".join(parts)
+
+
+def budget_year(kb: KnowledgeBase, year: int) -> str:
+    """Every axis in one year, with the stated total and the computed sum."""
+    table = budget_table(kb)
+    unit = table["unit"]
+    rows = [["主軸", str(year)]]
+    for a in table["axes"]:
+        rows.append([f"{a['axis']} {a['name']}", _bare(a["values"].get(str(year), a["note"] or "N/A"), unit)])
+    check = next(c for c in table["total_checks"] if c["year"] == year)
+    rows.append(["合計（表列）", _bare(check["stated"], unit)])
+    rows.append(["各主軸加總*", _computed(check["axes_sum_computed"]) + ("⚠" if check["discrepancy"] else "")])
+    parts = [f"<b>{year}年 DIGI+方案投入預算</b>（單位：{unit}）", grid(rows, "<>"), "＊為計算值。"]
+    parts += _budget_notes(table, [year])
+    parts += _absent_axes(kb, table)
+    parts.append(_source(table["source"]["section"], table["source"]["title"]))
+    return "\n".join(parts)
+
+
+# ------------------------------------------------------------------------- indicators
+def _indicator_notes(kb: KnowledgeBase, keys: list[str]) -> list[str]:
+    """The report's inconsistencies that concern these indicators (by name or a longer alias)."""
+    spellings = [s for i in kb.indicators if i.key in keys for s in [i.name, *i.aliases] if len(s) >= 5]
+    return [f"ℹ️ {escape(note)}" for note in kb.source_notes if any(s in note for s in spellings)]
+
+
+def _cell(row: dict, year: int) -> str:
+    value = row["values"].get(str(year))
+    if value is None:
+        return "—"
+    return _bare(value, row["unit"]) + (ESTIMATE_MARK if year in row["estimates"] else "")
+
+
+def indicators_table(kb: KnowledgeBase, years: list[int] | None = None) -> str:
+    """Every headline indicator over the chosen years: a name line, then the values."""
+    table = indicator_table(kb)
+    years = years or table["years"]
+    if len(years) == 1:
+        rows = [["指標（單位）", str(years[0])]]
+        rows += [[f"{row['name']}（{row['unit']}）", _cell(row, years[0])] for row in table["indicators"]]
+        body = grid(rows, "<>")
+    else:
+        head = ["", *[str(y) for y in years]]
+        blocks = [(f"{row['name']}（{row['unit']}）", ["", *[_cell(row, y) for y in years]])
+                  for row in table["indicators"]]
+        widths = [max(display_width(r[c]) for r in [head] + [b[1] for b in blocks]) for c in range(len(head))]
+        widths[0] = 2
+        out = ["  ".join(_pad(cell, widths[c], ">") for c, cell in enumerate(head)).rstrip()]
+        for name, cells in blocks:
+            out.append(name)
+            out.append("  ".join(_pad(cell, widths[c], ">") for c, cell in enumerate(cells)).rstrip())
+        body = "<pre>" + escape("\n".join(out)) + "</pre>"
+    parts = [f"<b>{escape(table['source']['title'])}</b>（單位見各指標）", body]
+    if any(row["estimates"] for row in table["indicators"]):
+        parts.append(f"{ESTIMATE_MARK} 預估值")
+    parts += _indicator_notes(kb, [row["key"] for row in table["indicators"]])
+    parts.append("單一指標：/stats 指標 數位經濟規模")
+    parts.append(_source(table["source"]["section"], table["source"]["title"]))
+    return "\n".join(parts)
+
+
+def indicator_detail(kb: KnowledgeBase, key: str, years: list[int] | None = None) -> str:
+    """One indicator: its values (estimates flagged), unit, group and definition."""
+    table = indicator_table(kb)
+    row = next(r for r in table["indicators"] if r["key"] == key)
+    years = years or table["years"]
+    rows = [["年度", f"數值（{row['unit']}）"]]
+    for y in years:
+        value = _cell(row, y).rstrip(ESTIMATE_MARK)
+        rows.append([str(y), value + ("（預估值）" if y in row["estimates"] else "")])
+    parts = [f"<b>{escape(row['name'])}</b>（{escape(row['group'])}）", grid(rows, "<>")]
+    if row["unit"] == "名":
+        parts.append("名次：數字愈小排名愈前。")
+    if row["definition"]:
+        parts.append(f"定義：{escape(row['definition'])}（{escape(row['definition_section'])}）")
+    parts += _indicator_notes(kb, [key])
+    parts.append(_source(table["source"]["section"], table["source"]["title"]))
+    return "\n".join(parts)
+
+
+# ------------------------------------------------------------------------- arguments
+@dataclass
+class StatsRequest:
+    """What `/stats …`, `/chart …` and `/export …` asked for."""
+
+    kind: str | None = None  # "budget" or "indicators"
+    years: list[int] = field(default_factory=list)
+    axis: int | None = None
+    indicator: str | None = None
+    bad_years: list[int] = field(default_factory=list)
+    unknown: str = ""  # words left that name nothing in the tables
+
+
+_BUDGET_WORDS = ("預算", "經費", "投入", "budget", "budgets")
+_INDICATOR_WORDS = ("總體指標", "指標", "indicators", "indicator")
+_CHINESE_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7}
+_NOISE = re.compile(r"(?:vs\.?|versus|and|[\s,，、;；/|｜:：()（）「」\-–~～到至和與及比較的])+")
+
+
+def parse_request(kb: KnowledgeBase, args: list[str] | str) -> StatsRequest:
+    """Read the arguments of an officials' command: a table, years (or a range), an axis, an indicator."""
+    raw = " ".join(args) if isinstance(args, list) else args
+    text = normalize(raw).text
+    request = StatsRequest()
+
+    def take(pattern: str) -> list[re.Match]:
+        nonlocal text
+        found = list(re.finditer(pattern, text))
+        text = re.sub(pattern, " ", text)
+        return found
+
+    for word in _INDICATOR_WORDS:
+        if word in text:
+            request.kind = "indicators"
+            text = text.replace(word, " ")
+    for word in _BUDGET_WORDS:
+        if word in text:
+            request.kind = request.kind or "budget"
+            text = text.replace(word, " ")
+    for m in take(r"((?:19|20)\d{2})\s*(?:年)?\s*(?:-|–|~|～|到|至)\s*((?:19|20)\d{2})\s*年?"):
+        a, b = sorted((int(m.group(1)), int(m.group(2))))
+        request.years += list(range(a, b + 1))
+    for m in take(r"((?:19|20)\d{2})\s*年?"):
+        request.years.append(int(m.group(1)))
+    for m in take(r"(?:主軸|axis|pillar)\s*([1-9一二三四五六七])"):
+        d = m.group(1)
+        request.axis = _CHINESE_DIGITS.get(d) or int(d)
+    request.years = sorted(set(request.years))
+    request.bad_years = [y for y in request.years if y not in kb.years]
+    request.years = [y for y in request.years if y in kb.years]
+
+    axis_hit = _longest(text, {a.axis: [a.name, a.name_en, *a.aliases] for a in kb.axes.values()})
+    indicator_hit = _longest(text, {i.key: [i.name, i.name_en, *i.aliases] for i in kb.indicators})
+    if indicator_hit is None and request.kind != "budget":
+        indicator_hit = _partial_indicator(kb, text)
+    prefer_indicator = request.kind == "indicators" or (request.kind is None and indicator_hit is not None
+                                                       and (axis_hit is None or len(indicator_hit[1]) > len(axis_hit[1])))
+    if indicator_hit and prefer_indicator and request.axis is None:
+        request.indicator = indicator_hit[0]
+        text = text.replace(indicator_hit[1], " ")
+        request.kind = request.kind or "indicators"
+    elif axis_hit and request.axis is None:
+        request.axis = int(axis_hit[0])
+        text = text.replace(axis_hit[1], " ")
+        request.kind = request.kind or "budget"
+    if request.axis is not None and request.axis not in kb.axes:
+        request.unknown = f"主軸{request.axis}"
+        request.axis = None
+    if request.axis is not None:
+        request.kind = request.kind or "budget"
+    leftover = _NOISE.sub("", text)
+    if leftover:
+        request.unknown = (request.unknown + " " + leftover).strip()
+    return request
+
+
+def _longest(text: str, names: dict) -> tuple[object, str] | None:
+    best: tuple[object, str] | None = None
+    for key, spellings in names.items():
+        for spelling in spellings:
+            form = match_form(spelling or "")
+            if len(form) >= 2 and form in text and (best is None or len(form) > len(best[1])):
+                best = (key, form)
+    return best
+
+
+def _partial_indicator(kb: KnowledgeBase, text: str) -> tuple[str, str] | None:
+    """A word that is part of exactly one indicator's name (偏鄉 → Gbps等級服務到偏鄉涵蓋率)."""
+    words = [w for w in _NOISE.split(text) if len(w) >= 2]
+    for word in sorted(words, key=len, reverse=True):
+        keys = {i.key for i in kb.indicators
+                if any(word in match_form(s) for s in [i.name, *i.aliases])}
+        if len(keys) == 1:
+            return keys.pop(), word
+    return None
+
+
+def indicator_names(kb: KnowledgeBase) -> list[tuple[str, str]]:
+    return [(i.key, i.name) for i in kb.indicators]

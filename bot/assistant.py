@@ -9,6 +9,7 @@ against the quoted report text before it leaves.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -51,7 +52,12 @@ class Assistant:
         self.kb = kb
         self.understander = Understander(_vocabulary(kb))
         tokenizer = self.understander.tokenizer
-        self._analyze = lambda text: _index_terms(tokenizer.tokens(text).words, text)
+
+        @functools.lru_cache(maxsize=20_000)  # report terms and translations recur across questions
+        def analyze(text: str) -> tuple[str, ...]:
+            return tuple(_index_terms(tokenizer.tokens(text).words, text))
+
+        self._analyze = analyze
         self.index = SentenceIndex(kb, self._analyze, match_form)
         self.faq = FaqIndex(kb.faq, match_form)
         self._faq_by_node: dict[int, list] = {}
@@ -195,7 +201,7 @@ class Assistant:
 
     # ---------------------------------------------------------------- queries
     def _query(self, u: Understanding) -> Query:
-        groups = [[self._analyze(alt) for alt in c.alternatives] for c in u.concepts]
+        groups = [[list(self._analyze(alt)) for alt in c.alternatives] for c in u.concepts]
         concepts = [QueryConcept(c.typed, c.alternatives, c.named, c.noun, scale=0.3 if c.carried else 1.0)
                     for c in u.concepts]
         places = [PLACE_EVIDENCE.get(p, (p,)) for p in u.entities.places]

@@ -134,6 +134,7 @@ class SentenceIndex:
         self.idf = {t: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in self.postings.items()}
         self.max_idf = math.log(1 + (n - 0.5) / 1.5)
         self._df_cache: dict[str, int] = {}
+        self._where_cache: dict[tuple[int, tuple[str, ...]], int] = {}
 
     def _ancestors(self, node_id: int) -> list:
         chain = []
@@ -153,7 +154,23 @@ class SentenceIndex:
                                        or text in self.context[i])
         return self._df_cache[text]
 
-    def bm25(self, groups: list[list[list[str]]], limit: int = 30) -> list[tuple[int, float]]:
+    def _where(self, doc: int, alternatives: list[str]) -> int:
+        """The closest part of a passage where any spelling of a concept occurs (cached)."""
+        key = (doc, tuple(alternatives))
+        found = self._where_cache.get(key)
+        if found is None:
+            found = _NOWHERE
+            for level, text in ((_IN_SENTENCE, self.text[doc]), (_IN_TITLE, self.title[doc]),
+                                (_IN_CONTEXT, self.context[doc]), (_IN_NODE, self.node_text[doc])):
+                if any(alt in text for alt in alternatives):
+                    found = level
+                    break
+            if len(self._where_cache) > 200_000:
+                self._where_cache.clear()
+            self._where_cache[key] = found
+        return found
+
+    def bm25(self, groups: list[list[list[str]]], limit: int = 25) -> list[tuple[int, float]]:
         """BM25 where each concept counts once, by its best-matching spelling: the typed word,
         a repaired typo or a translation are alternatives, not extra evidence."""
         scores: dict[int, float] = defaultdict(float)
@@ -218,18 +235,18 @@ class SentenceIndex:
             in_own, in_title = [], []
             lacks_required = False
             for (concept, weight), is_required in zip(weights, required):
-                alts = concept.alternatives
-                if any(alt in own for alt in alts):
+                where = self._where(doc, concept.alternatives)
+                if where == _IN_SENTENCE:
                     covered += weight
                     in_own.append((concept, weight))
-                elif any(alt in title for alt in alts):
+                elif where == _IN_TITLE:
                     covered += weight * 0.9
                     in_title.append((concept, weight * 0.9))
-                elif any(alt in context for alt in alts):
+                elif where == _IN_CONTEXT:
                     covered += weight * 0.7
-                elif any(alt in node_text for alt in alts):
+                elif where == _IN_NODE:
                     covered += weight * 0.5
-                elif _abbreviates(concept.typed, own):
+                elif len(concept.typed) >= 2 and _abbreviates(concept.typed, own):
                     covered += weight * 0.5  # an abbreviation the report spells out: 帳密, 國中小
                 else:
                     missing.append(concept.typed)
@@ -276,6 +293,7 @@ class SentenceIndex:
         return hits[:limit]
 
 
+_IN_SENTENCE, _IN_TITLE, _IN_CONTEXT, _IN_NODE, _NOWHERE = range(5)
 _CLAUSE_END = re.compile(r"[，；：。;]|,(?!\d)")  # not the comma inside 9,735
 SPECIFIC_ENOUGH = 4.0  # total concept weight of a question specific enough to trust full coverage
 # Measure words people use for one another: "多少人次" is answered by "4.46億人".
@@ -373,7 +391,7 @@ class FaqIndex:
         query = _strip_punct(text)
         if not query or not self.phrasings:
             return []
-        found = process.extract(query, self.phrasings, scorer=fuzz.ratio, limit=limit * 3)
+        found = process.extract(query, self.phrasings, scorer=fuzz.ratio, limit=limit * 3, score_cutoff=40)
         hits: list[FaqHit] = []
         seen: set[str] = set()
         for phrasing, score, idx in found:

@@ -137,6 +137,11 @@ class Assistant:
             return self._out_of_scope(query, u, hit=best)
         answer_at, clarify_at = ((ENGLISH_ANSWER_THRESHOLD, ENGLISH_CLARIFY_THRESHOLD) if u.english
                                  else (ANSWER_THRESHOLD, CLARIFY_THRESHOLD))
+        # A follow-up ("MyData 呢？") is answered when the passage covers everything newly asked;
+        # the words carried over from the previous question only steer.
+        new_words = [c.typed for c in u.concepts if not c.carried]
+        if any(c.carried for c in u.concepts) and new_words and not set(new_words) & set(best.missing):
+            answer_at = clarify_at
         if best.score >= answer_at:
             return self._fact_answer(query, u, q, best)
         if faq and faq.score >= 0.7 and faq.score >= best.score:

@@ -15,11 +15,12 @@ from knowledge.store import FaqEntry, KnowledgeBase, Node, Sentence
 from .answer import MAX_ANSWER_CHARS, Source
 
 SHORT_SENTENCE = 160  # a sentence this short is quoted whole
+CLAUSE_BUDGET = 110  # a longer one is cut to its relevant clauses, about this long
 _CLAUSE_SPLIT = re.compile(r"[，；：,;]")
 _OPENS = "（(「『《【"
 _CLOSES = "）)」』》】"
 _CONNECTIVE_START = re.compile(r"^(其中|另外|另|並|同時|此外|目前|亦|也|且|而|包括|包含|如|例如|以及)")
-_YEAR_PHRASE = re.compile(r"(截至|迄|至|於)?\s*((?:19|20)\d{2}(?:\s*(?:-|至|到)\s*(?:19|20)\d{2})?\s*年(?:底|度)?)")
+_YEAR_PHRASE = re.compile(r"(截至|迄|至|於)?\s*((?:19|20)\d{2}\s*年?(?:\s*(?:-|至|到)\s*(?:19|20)\d{2})?\s*年(?:底|度)?)")
 
 
 def node_source(kb: KnowledgeBase, node: Node, quote: str) -> Source:
@@ -64,11 +65,12 @@ def fact_body(kb: KnowledgeBase, hit: Hit, match: callable, concepts: list, year
     if len(text) > SHORT_SENTENCE:
         text = _relevant_clauses(sentence, match, concepts, years, ask_kinds, unit)
     body = finish(text)
-    period = _period_for(kb, node, sentence, body)
+    sources = [node_source(kb, node, "".join(quote_parts))]
+    period, framing = _period_for(kb, node, body)
     if period:
         body = f"{period}，{body}"
-        quote_parts.insert(0, period)
-    sources = [node_source(kb, node, "".join(quote_parts) if not period else f"{period}：" + "".join(quote_parts[1:]))]
+        if framing is not None:
+            sources.append(framing)  # the report text that dates the figure
     listed = _listed_items(kb, node, sentence)
     if listed:
         # "平臺規劃下列三種服務模式：" introduces a list whose figures are in the child items.
@@ -118,15 +120,11 @@ def _relevant_clauses(sentence: Sentence, match: callable, concepts: list, years
     best = max(range(len(clauses)), key=lambda i: (scores[i], -i))
     chosen = {best}
     length = len(clauses[best])
-    # Grow around the best clause while neighbours are relevant and the reply stays short.
+    # Grow around the best clause with neighbours that are nearly as relevant, while it stays short.
     left, right = best - 1, best + 1
     while True:
-        options = []
-        if left >= 0:
-            options.append((scores[left] + 0.1, left))
-        if right < len(clauses):
-            options.append((scores[right], right))
-        options = [o for o in options if o[0] > 0 and length + len(clauses[o[1]]) <= SHORT_SENTENCE]
+        options = [(scores[i], i) for i in (left, right) if 0 <= i < len(clauses)
+                   and scores[i] >= max(0.5, scores[best] / 2) and length + len(clauses[i]) <= CLAUSE_BUDGET]
         if not options:
             break
         _, pick = max(options)
@@ -137,15 +135,25 @@ def _relevant_clauses(sentence: Sentence, match: callable, concepts: list, years
     return "".join(clauses[first: last + 1])
 
 
-def _period_for(kb: KnowledgeBase, node: Node, sentence: Sentence, body: str) -> str:
-    """The period a figure refers to, when the answer itself gives none (截至2020年)."""
+def _period_for(kb: KnowledgeBase, node: Node, body: str) -> tuple[str, Source | None]:
+    """The period a figure refers to, when the answer itself gives none, and the report text that
+    says so: the node's or its parent's title ("2018-2020年「智慧城鄉生活應用」整體推動成效"),
+    or a sentence framing a list ("2017年至 2020年推動成果如下:")."""
     if re.search(r"(?:19|20)\d{2}", body):
-        return ""
-    for source in [s.text for s in kb.node_sentences(node.id)[: sentence.ord]] + [node.display_title]:
-        m = _YEAR_PHRASE.search(source or "")
+        return "", None
+    parent = kb.nodes.get(node.parent_id) if node.parent_id else None
+    framing: list[tuple[str, Source | None]] = [(node.display_title, None)]
+    for owner in (node, parent):
+        if owner is not None:
+            framing += [(s.text, node_source(kb, owner, s.text)) for s in kb.node_sentences(owner.id)
+                        if s.text.rstrip().endswith(("如下：", "如下:"))]
+    if parent is not None:
+        framing.append((parent.display_title, node_source(kb, parent, parent.display_title)))
+    for text, source in framing:
+        m = _YEAR_PHRASE.search(text or "")
         if m:
-            return (m.group(1) or "") + m.group(2).replace(" ", "")
-    return ""
+            return (m.group(1) or "") + re.sub(r"\s+", "", m.group(2)), source
+    return "", None
 
 
 def _fit(text: str, limit: int = MAX_ANSWER_CHARS) -> str:

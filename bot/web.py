@@ -348,9 +348,10 @@ def webhook_path(token: str) -> str:
 class TelegramWebhook:
     """The Telegram `Application` fed by webhook POSTs; started with the server, stopped after it."""
 
-    def __init__(self, config: Config, application):
+    def __init__(self, config: Config, application, allowed_updates: list[str] | None = None):
         self.config = config
         self.application = application
+        self.allowed_updates = allowed_updates
         self.path = webhook_path(config.token)
         self.url = config.webhook_url.rstrip("/") + self.path
         self.ready = False
@@ -373,7 +374,8 @@ class TelegramWebhook:
                 await ptb.post_init(ptb)
             await ptb.start()
             self._started = True
-        await ptb.bot.set_webhook(url=self.url, secret_token=self.config.webhook_secret)
+        await ptb.bot.set_webhook(url=self.url, secret_token=self.config.webhook_secret,
+                                  allowed_updates=self.allowed_updates)
         self.ready = True
         log.info("Telegram webhook registered at %s", self.config.webhook_url.rstrip("/") + "/telegram/…")
 
@@ -455,11 +457,12 @@ def _telegram(config: Config, service, querylog, application=None) -> TelegramWe
     if not config.webhook_url.startswith("https://"):
         log.warning("WEBHOOK_URL %s is not https://; Telegram only delivers webhooks to HTTPS URLs",
                     config.webhook_url)
-    if application is None:
-        from .telegram_app import build_application
+    if application is not None:
+        return TelegramWebhook(config, application)
+    from . import telegram_app
 
-        application = build_application(config, service, querylog, polling=False)
-    return TelegramWebhook(config, application)
+    return TelegramWebhook(config, telegram_app.build_application(config, service, querylog, polling=False),
+                           getattr(telegram_app, "ALLOWED_UPDATES", None))
 
 
 # ---------------------------------------------------------------------- app

@@ -185,9 +185,12 @@ async def test_no_webhook_is_registered_without_a_usable_secret(api, tmp_path, s
 
 async def test_the_real_bot_answers_through_the_webhook(api, tmp_path, start):
     """End to end: the server builds bot.telegram_app's Application and a webhook update gets an answer."""
-    pytest.importorskip("bot.telegram_app", reason="bot/telegram_app.py (the Telegram channel) is not there yet")
+    from bot import telegram_app
+
     client = await start(config_for(api, tmp_path))
     assert api.webhook_url == PUBLIC + webhook_path(api.token) and api.webhook_secret == SECRET
+    [registration] = api.sent("setWebhook")
+    assert registration["allowed_updates"] == list(telegram_app.ALLOWED_UPDATES)  # as long polling asks
     mark = api.mark()
     response = await client.post(webhook_path(api.token), json=update_json(api, "iTaiwan 熱點有幾個", user_id=4242),
                                  headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})

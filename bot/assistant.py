@@ -105,6 +105,8 @@ class Assistant:
             return self._smalltalk(query, u.smalltalk, u.english)
         if u.entities.advice:
             return self._out_of_scope(query, u, advice=True)
+        if u.entities.future:
+            return self._out_of_scope(query, u)
         u = self._with_context(u, session)
 
         q = self._query(u)
@@ -115,12 +117,40 @@ class Assistant:
             answer = self._stat_answer(query, u, stat)
             self._remember(session, u, answer, stat=stat)
             return answer
+        parts = _question_parts(u.text)
+        if len(parts) > 1:
+            answer = self._multi_part(query, u, parts, hits)
+            self._remember(session, u, answer, hit=hits[0] if hits else None)
+            return answer
         faq_hits = self.faq.match(u.corrected or u.text)
         if u.canonical != u.corrected:  # the report's own terms may match a FAQ phrasing better
             faq_hits = sorted(faq_hits + self.faq.match(u.canonical), key=lambda h: -h.score)
         answer = self._best_of(query, u, q, hits, faq_hits)
         self._remember(session, u, answer, hit=hits[0] if hits else None)
         return answer
+
+    def _multi_part(self, query: str, u: Understanding, parts: list[str], hits: list[Hit]) -> Answer:
+        """"原本要幾天？現在縮到幾天？": each part gets the passage that answers it, with the earlier
+        parts as context; one reply states them in order. (FAQ entries answer single questions.)"""
+        first = self._best_of(query, u, self._query(u), hits, [])
+        if not first.answered:
+            return first
+        used = {s.section + s.quote for s in first.sources}
+        previous = parts[0]
+        for part in parts[1:]:
+            pu = self._carry(previous, self.understander.understand(part))
+            previous = f"{previous} {part}"
+            phits = self.index.search(self._query(pu))
+            if not phits or phits[0].sentence.text in "".join(s.quote for s in first.sources):
+                continue  # the passage already given answers this part too
+            extra = self._best_of(query, pu, self._query(pu), phits, [])
+            if extra.answered and not {s.section + s.quote for s in extra.sources} <= used:
+                body = extra.answer.removeprefix("According to the report: ")
+                first.answer = compose._fit(f"{first.answer}{' ' if u.english else ''}{body}")
+                first.sources += [s for s in extra.sources if s.section + s.quote not in used]
+                used |= {s.section + s.quote for s in extra.sources}
+                first.confidence = min(first.confidence, extra.confidence)
+        return self._grounded(first)
 
     def _best_of(self, query: str, u: Understanding, q: Query, hits: list[Hit], faq_hits: list[FaqHit]) -> Answer:
         best = hits[0] if hits else None
@@ -176,12 +206,18 @@ class Assistant:
                 e.years = e.years or session.years
             return u
         # A fact follow-up: the previous question's words give context; the new ones lead.
-        merged = self.understander.understand(f"{session.text} {u.text}")
+        return self._carry(session.text, u)
+
+    def _carry(self, previous: str, u: Understanding) -> Understanding:
+        """`u` read with the words of `previous` as context (they weigh less; the new ones lead)."""
+        merged = self.understander.understand(f"{previous} {u.text}")
         new = {c.typed for c in u.concepts}
         for concept in merged.concepts:
             concept.carried = concept.typed not in new
+        e = u.entities
         merged.entities.years = e.years or merged.entities.years
         merged.entities.ask = e.ask or merged.entities.ask
+        merged.entities.unit = e.unit if e.ask else merged.entities.unit
         return merged
 
     def _remember(self, session: Session, u: Understanding, answer: Answer, *, stat: StatResult | None = None,
@@ -223,7 +259,7 @@ class Assistant:
             indicator = self.kb.indicator(e.indicator)
             known = [indicator.name, *indicator.aliases]
             result = lookup_indicator(self.kb, e.indicator, self._years(e))
-        elif e.budget or (e.axis and e.ask == "money"):  # money asked about a whole axis is its budget
+        elif e.budget or (e.axis and e.ask in ("money", "count", None)):  # an axis's only figures are its budget
             if e.axis:
                 axis = self.kb.axes[e.axis]
                 known = [axis.name, axis.name_en, *axis.aliases]
@@ -242,8 +278,10 @@ class Assistant:
     # Words that only say "a figure from the table, please" (matched against whole concepts).
     _STAT_WORDS = re.compile(r"(?:總|科技|年度|整體)?(?:預算|經費)|投入|編列|編了|花了|合計|總共|總計|全部|總額|整體|比較|最多|最少|最高|"
                              r"最低|主軸|多少|金額|數值|數字|規模|預估|預估值|兆|億|萬|元|名|率|各|分別|歷年|每年|年度|拿了|"
-                             r"拿到|分到|budget|total|overall|axis|pillar|spend|spent|fund|funding|compare|most|least|"
-                             r"year|years|largest|highest|lowest|allocated|size|value|rate|amount|estimate|each|\d+年?")
+                             r"拿到|分到|編|總體指標|指標|表|表格|那張表|總表|數據|"
+                             r"budgets?|totals?|overall|axis|axes|pillars?|spend|spent|funds?|funding|compare|most|least|"
+                             r"years?|largest|highest|lowest|allocated|size|values?|rates?|amounts?|estimates?|each|"
+                             r"figures?|indicators?|table|big|large|high|how|\d+年?")
 
     def _explained(self, u: Understanding, known: list[str]) -> float:
         """Share of the question (by concept weight) that a table entity, years and statistics
@@ -416,6 +454,16 @@ def _vocabulary(kb: KnowledgeBase) -> Vocabulary:
             terms.add(node.title)
     return Vocabulary(domain_terms=sorted(terms), corpus=[s.text for s in kb.sentences], synonyms=synonyms, english=kb.english, axis_aliases=axis_aliases,
                       indicator_aliases=indicator_aliases, agency_names=agencies)
+
+
+_QUESTION_WORD = re.compile(r"多少|幾|哪|什麼|何時|多久|多大|how|what|when|which|where")
+
+
+def _question_parts(text: str) -> list[str]:
+    """The separate questions in one message ("…原本要幾天？現在縮到幾天？")."""
+    parts = [p.strip() for p in re.split(r"[?？]|[;；]", text) if p.strip()]
+    asked = [p for p in parts if _QUESTION_WORD.search(p)]
+    return asked if len(asked) > 1 else [text]
 
 
 def _index_terms(words: tuple[str, ...], text: str) -> list[str]:

@@ -71,7 +71,10 @@ def fact_body(kb: KnowledgeBase, hit: Hit, match: callable, concepts: list, year
         body = f"{period}，{body}"
         if framing is not None:
             sources.append(framing)  # the report text that dates the figure
-    listed = _listed_items(kb, node, sentence)
+    # Items are listed only when the answer is the list's introduction, not a figure before it.
+    intro_start = sentence.text.rfind(split_clauses(sentence.text)[-1])
+    answered_before = any(f.kind in ask_kinds and f.start < intro_start for f in sentence.figures)
+    listed = [] if answered_before or not _LIST_INTRO.search(body.rstrip("。")) else _listed_items(kb, node, sentence)
     if listed:
         # "平臺規劃下列三種服務模式：" introduces a list whose figures are in the child items.
         clauses = split_clauses(sentence.text)

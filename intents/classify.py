@@ -41,7 +41,7 @@ def smalltalk_intent(text: str) -> str | None:
         return "help"
     if not _SMALLTALK.match(text):
         # "請問這個機器人可以查什麼資料？", "你會回答哪方面的問題？" ask about the bot itself.
-        if len(text) <= 30 and (_ASKS_ABOUT_BOT.search(text) or (
+        if (len(text) <= 60 and _ASKS_ABOUT_BOT.search(text) and not _QUESTION_MARKERS.search(text)) or (len(text) <= 30 and (
                 _HELP_RE.search(text) and re.search(r"機器人|小幫手|你|bot|this|you", text))):
             return "help"
         # "謝啦，資料很清楚": thanks with a remark, but no new question.

@@ -76,15 +76,19 @@ ASK_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 _UNIT_ASKED = re.compile(r"(?:幾|多少)\s*(人次|人|個|處|項|家|所|件|場|部|座|張|筆|則|案|次|門|校|篇|組|式|集|點|站|條|位|名|間|台|款|種|屆|國|隊|池|倍|億|萬)")
 
 BUDGET_WORDS = re.compile(r"預算|經費|科技預算|投入.{0,6}(?:錢|多少)|編列|編了|花了|花多少|撥款|"
-                          r"(?:拿|得|分|獲得|分配|分到).{0,4}(?:多少錢|多少預算|多少經費|多少億)|"
+                          r"(?:拿|得|分|獲得|分配|分到).{0,4}(?:多少錢|多少預算|多少經費|多少億)|編.{0,2}多少|"
                           r"budget|funding|spend|spent|allocat")
 TOTAL_WORDS = re.compile(r"總共|合計|總計|全部|總額|加總|總預算|整體|總投入|一共|total|overall|altogether|in all|sum")
 COMPARE_WORDS = re.compile(r"比較|相比|對比|比起|vs\.?|versus|compare|差多少|差距|增加了?多少|成長了?多少|變化|趨勢|difference|change|trend")
 MAX_WORDS = re.compile(r"最多|最高|最大|最少|最低|最小|most|highest|largest|biggest|least|lowest|smallest")
 FOLLOW_UP = re.compile(r"^(?:那|那麼|那如果|還有|再問|and|what about|how about)|(?:呢|咧|的呢)[?？。!！]*$|^(?:and|what about|how about)\b")
 LATEST = re.compile(r"現在|目前|最新|如今|現今|至今|now|current|latest|today")
-ADVICE = re.compile(r"推薦|推荐|哪一?家|哪一?間|最便宜|便宜|划算|值得買|值不值得|該買|要買|怎麼選|如何選擇|建議我|幫我選|比價|"
-                    r"recommend|cheapest|which (?:isp|provider|carrier|company) should|best (?:deal|plan|price)")
+ADVICE = re.compile(r"(?:你|您|可以|請|有什麼|有沒有).{0,4}推薦|推薦.{0,6}(?:哪|什麼|一下|給我)|哪一?[家間個].{0,10}"
+                    r"(?:好|便宜|推薦|划算|比較好|值得)|最便宜|划算|值得買|值不值得|該買|要買|怎麼選|如何選擇|建議我|幫我選|"
+                    r"比價|recommend|cheapest|which (?:isp|provider|carrier|company) should|best (?:deal|plan|price)")
+# The report looks back on 2017–2020: questions about what comes next are not in it.
+FUTURE = re.compile(r"明天|後天|大後天|下週|下星期|下禮拜|下個月|明年|後年|未來幾年|將來|這週末|本週末|週末|"
+                    r"tomorrow|next week|next month|next year|this weekend|in the future")
 
 
 @dataclass
@@ -103,6 +107,7 @@ class Entities:
     superlative: str | None = None  # "max" or "min"
     follow_up: bool = False
     advice: bool = False
+    future: bool = False  # 明天, 明年: after the report
     latest: bool = False  # 現在, 目前, 最新: the most recent figure
 
     def as_dict(self) -> dict:
@@ -132,7 +137,8 @@ def extract_years(text: str) -> tuple[list[int], tuple[int, int] | None]:
     return seen, span
 
 
-_AXIS_NUMBER = re.compile(r"主軸\s*(?:第)?\s*([1-7一二三四五六七])|第\s*([1-7一二三四五六七])\s*(?:個)?主軸|axis\s*([1-7])\b")
+_AXIS_NUMBER = re.compile(r"主軸\s*(?:第)?\s*([1-7一二三四五六七])(?![\d年])|第\s*([1-7一二三四五六七])\s*(?:個)?主軸|"
+                          r"axis\s*([1-7])\b")
 _INDICATOR_HINT = re.compile(r"率|規模|排名|名次|涵蓋|普及|國力|coverage|rank|size|rate|adoption")
 
 
@@ -157,6 +163,10 @@ class EntityExtractor:
         self._indicator_re = _alternation(list(self._indicator_of))
         self._indicator_en = _alternation([a.lower() for aliases in indicator_aliases.values() for a in aliases
                                            if a and a.isascii()])
+        # English names also match word by word ("1gbps high-speed broadband coverage rate").
+        self._indicator_words = sorted(((frozenset(_singular(w) for w in re.findall(r"[a-z0-9]+", a.lower())), key)
+                                        for key, aliases in indicator_aliases.items() for a in aliases
+                                        if a and a.isascii() and " " in a), key=lambda x: -len(x[0]))
         self._fuzzy_aliases = [(a, key) for a, key in self._indicator_of.items() if len(a) >= 6 and not a.isascii()]
         self._agency_of = {n.lower(): c for n, c in agency_names.items() if n}
         self._agency_terms = TermMatcher(self._agency_of)
@@ -180,11 +190,16 @@ class EntityExtractor:
             return self._indicator_of[max(found, key=len).replace(" ", "")]
         if not _INDICATOR_HINT.search(text):
             return None
-        # Near spellings of a long indicator name ("數位生活服務使用普及律") still name it.
+        words = {_singular(w) for w in re.findall(r"[a-z0-9]+", text)}
+        for alias_words, key in self._indicator_words:
+            if len(alias_words) >= 2 and alias_words <= words:
+                return key
+        # Near spellings of a long indicator name ("數位生活服務使用普及律", "寬頻的涵蓋率") still name it.
+        loose = re.sub(r"[的之\s]", "", compact)
         best = None
         for alias, key in self._fuzzy_aliases:
-            score = fuzz.partial_ratio(alias, compact)
-            if score >= 88 and (best is None or score > best[1]):
+            score = fuzz.partial_ratio(alias, loose)
+            if score >= 86 and (best is None or score > best[1]):
                 best = (key, score)
         return best[0] if best else None
 
@@ -221,8 +236,13 @@ class EntityExtractor:
             ent.superlative = "min" if sup.group(0) in ("最少", "最低", "最小", "least", "lowest", "smallest") else "max"
         ent.follow_up = bool(FOLLOW_UP.search(text.strip()))
         ent.advice = bool(ADVICE.search(text))
+        ent.future = bool(FUTURE.search(text))
         ent.latest = bool(LATEST.search(text)) and not ent.years
         return ent
+
+
+def _singular(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 def extract_places(text: str) -> list[str]:

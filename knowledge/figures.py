@@ -57,6 +57,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("date", re.compile(r"(?<![\d,.])(?P<roc>1[01]\d)\s*(?:學)?年(?:度)?(?!\d)")),
     # Ranks: 第11名, 全球第20名, 第3大; bare "12名" only beside 排名.
     ("rank", re.compile(rf"第\s*(?P<n>{NUM})\s*(?P<u>名|大|屆|次|階段)")),
+    ("rank", re.compile(r"第(?P<cn>[一二三四五六七八九十]{1,2})(?P<u>名)?(?![次屆階部章條款項個套座齣張台批線])")),
     # Ranges: 20至30分鐘, 5-8分鐘, 2,500小時至4,500小時, 10至20秒.
     (
         "range",
@@ -82,7 +83,15 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("count", re.compile(r"(?<![一二兩三四五六七八九十第])(?P<cn>[兩二三四五六七八九十])\s*(?P<u>次|種|間|大|項|座|場)")),
 ]
 
-_CN_NUMERALS = {"兩": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+def _cn_value(text: str) -> int:
+    """一…九十九 as written in ranks: 二 → 2, 十一 → 11, 二十 → 20."""
+    if "十" not in text:
+        return _CN_NUMERALS[text]
+    tens, _, ones = text.partition("十")
+    return (_CN_NUMERALS[tens] if tens else 1) * 10 + (_CN_NUMERALS[ones] if ones else 0)
+
+
+_CN_NUMERALS = {"一": 1, "兩": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 
 
 @dataclass
@@ -179,6 +188,8 @@ def _make_figure(kind: str, m: re.Match[str], sentence: str, year: int | None) -
             return Figure(text, None, "date", "date", a, b, iso=iso)
         return Figure(text, None, "date", "date", a, b, iso=f"--{int(g['m']):02d}-{int(g['d']):02d}")
     if kind == "rank":
+        if g.get("cn"):
+            return Figure(text, float(_cn_value(g["cn"])), "名", "rank", a, b)
         return Figure(text, parse_number(g["n"]), g["u"], "rank", a, b)
     if kind == "range":
         unit = g["u"]

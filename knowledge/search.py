@@ -269,11 +269,11 @@ class SentenceIndex:
             elif unit_ok:
                 score = min(1.0, score * 1.1)
             elif unit and query.ask == "count":
-                score *= 0.85  # "幾處" answered with a count of something else
+                score *= 0.7  # "幾座" answered with a count of something else
             if not years_ok:
                 score *= 0.6
             elif query.years and not all(str(y) in own for y in query.years):
-                score *= 0.9  # the year is only in the passage's context
+                score *= 0.75  # the year is only in the passage's context
             if not places_ok:
                 score *= 0.5
             if lacks_required:
@@ -370,7 +370,9 @@ def _type_ok(sentence: Sentence, query: Query) -> bool:
         return bool(sentence.figures)
     kinds = _COUNTS if query.unit == "個" else ASK_KINDS.get(query.ask, set())  # "多少個" is a count
     if query.ask == "money":
-        return any(f.kind in kinds or (f.kind == "count" and re.search(r"[億萬兆]", f.text)) for f in sentence.figures)
+        # Money, or a bare large amount ("461億", "1.5億以上海外訂單") — not "1,700萬運算小時".
+        return any(f.kind in kinds or (f.kind == "count" and not f.unit and re.search(r"[億萬兆]", f.text))
+                   for f in sentence.figures)
     if query.ask == "rank":
         return any(f.kind == "rank" or f.unit == "名" for f in sentence.figures)
     return any(f.kind in kinds for f in sentence.figures)

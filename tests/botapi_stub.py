@@ -224,7 +224,7 @@ class Call:
     method: str
     params: dict[str, Any]
     files: dict[str, Upload] = field(default_factory=dict)
-    status: int = 200
+    status: int | None = None  # None while the request is in flight
     result: Any = None
     description: str = ""
     at: float = field(default_factory=time.monotonic)
@@ -391,15 +391,18 @@ class BotAPIStub:
                 and (chat_id is None or c.params.get("chat_id") == chat_id)]
 
     def failed(self, method: str | None = None) -> list[Call]:
-        return [c for c in self.calls if not c.ok and (method is None or c.method == method)]
+        """Calls answered with an error (or dropped), in order."""
+        return [c for c in self.calls if c.status not in (None, 200) and (method is None or c.method == method)]
 
     def mark(self) -> int:
         """A position in `calls`; pass as `since=` to wait only for what comes after it."""
         return len(self.calls)
 
     async def wait_for(self, predicate_or_method: str | Callable[[Call], bool] = "sendMessage", count: int = 1,
-                       timeout: float = 10.0, *, since: int = 0, chat_id: int | None = None) -> list[Call]:
-        """Wait until `count` successful calls match (a method name or a predicate on Call)."""
+                       timeout: float = 10.0, *, since: int = 0, chat_id: int | None = None,
+                       in_flight: bool = False) -> list[Call]:
+        """Wait until `count` successful calls match (a method name or a predicate on Call).
+        With `in_flight`, requests count as soon as they arrive (e.g. "a long poll has started")."""
         if isinstance(predicate_or_method, str):
             name = predicate_or_method
             predicate = lambda c: c.method == name  # noqa: E731
@@ -407,7 +410,7 @@ class BotAPIStub:
             predicate = predicate_or_method
 
         def matching() -> list[Call]:
-            return [c for c in self.calls[since:] if c.ok and predicate(c)
+            return [c for c in self.calls[since:] if (c.ok or (in_flight and c.status is None)) and predicate(c)
                     and (chat_id is None or c.params.get("chat_id") == chat_id)]
 
         deadline = time.monotonic() + timeout
@@ -588,6 +591,7 @@ class BotAPIStub:
         params, files = await _read_params(request)
         call = Call(method, params, files)
         self.calls.append(call)
+        await self._notify_now()  # predicates may look at requests in flight (a long poll started)
         try:
             if request.match_info["token"] != self.token:
                 raise _Reject(401, "Unauthorized")
@@ -600,7 +604,7 @@ class BotAPIStub:
             result = handler(params, files, request.transport) if method == "getUpdates" else handler(params, files)
             if asyncio.iscoroutine(result):
                 result = await result
-            call.result = result
+            call.result, call.status = result, 200
             response = web.json_response({"ok": True, "result": result}, dumps=_dumps)
         except _Reject as exc:
             call.status, call.description = exc.status, exc.description

@@ -1,0 +1,155 @@
+"""Flood limits, 429s, network errors, handler errors, long replies and shutdown, over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import shutil
+import signal
+import sys
+from datetime import datetime, timezone
+
+import pytest
+
+from bot.config import Config
+from bot.querylog import QueryLog
+from bot.service import KnowledgeService
+from bot.telegram_app import run_polling
+from handlers.errors import SORRY
+from knowledge.build import KB_FILENAME
+from tests.botapi_stub import BotAPIStub, parse_html, running_bot, utf16_len
+
+USER, ADMIN = 8880001, 8880002
+
+# Questions with the figure the reply must carry (the real answers, checked per reply).
+QUESTIONS = [("iTaiwan 熱點有幾個?", "9,735"), ("數位經濟規模2019年是多少", "4.7兆元"),
+             ("主軸6 2018年預算多少", "57.3億元"), ("2020年資訊國力全球排名", "11名")]
+
+
+@pytest.fixture(scope="module")
+def service(kb_dir, tmp_path_factory) -> KnowledgeService:
+    data = tmp_path_factory.mktemp("robust-kb")
+    shutil.copy(kb_dir / KB_FILENAME, data / KB_FILENAME)
+    return KnowledgeService(data)
+
+
+@pytest.fixture
+async def api():
+    async with BotAPIStub() as stub:
+        yield stub
+
+
+@pytest.fixture
+async def bot(api, service, data_dir):
+    async with running_bot(api, service, data_dir, admin_ids={ADMIN}) as application:
+        yield application
+
+
+async def test_a_429_in_the_middle_of_a_burst_loses_no_reply_and_keeps_order(api, bot):
+    api.inject(method="sendMessage", status=429, retry_after=1, times=1, after=7)
+    burst = [QUESTIONS[i % len(QUESTIONS)] for i in range(20)]
+    mark = api.mark()
+    for question, _ in burst:
+        api.push_text(question, user_id=USER)
+    replies = await api.wait_for("sendMessage", 20, since=mark, timeout=30)
+    assert [c.status for c in api.failed("sendMessage")] == [429]
+    for (question, figure), reply in zip(burst, replies):
+        assert figure in reply.text, (question, reply.text[:80])  # in order: one chat, one at a time
+    await api.settle()
+    assert len(api.sent(chat_id=USER)) == 20  # and nothing twice
+
+
+async def test_bursts_from_many_chats_survive_429s_and_502s(api, bot):
+    api.inject(method="sendMessage", status=429, retry_after=1, times=2, after=5)
+    api.inject(method="sendMessage", status=502, times=2, after=12)
+    users = [USER + 100 + i for i in range(20)]
+    mark = api.mark()
+    for i, user in enumerate(users):
+        api.push_text(QUESTIONS[i % len(QUESTIONS)][0], user_id=user)
+    await api.wait_for("sendMessage", 20, since=mark, timeout=30)
+    await api.settle()
+    for i, user in enumerate(users):
+        [reply] = api.sent(chat_id=user)
+        assert QUESTIONS[i % len(QUESTIONS)][1] in reply.text
+    assert sorted(c.status for c in api.failed("sendMessage")) == [429, 429, 502, 502]
+
+
+async def test_polling_survives_bot_api_errors(api, bot):
+    api.inject(method="getUpdates", status=502, times=1)
+    mark = api.mark()
+    api.push_text("iTaiwan 熱點有幾個?", user_id=USER)
+    [reply] = await api.wait_for("sendMessage", since=mark, timeout=15)
+    assert "9,735" in reply.text
+    assert any(c.method == "getUpdates" and c.status == 502 for c in api.calls)
+
+
+async def test_handler_errors_are_logged_with_context_and_the_user_is_told(api, bot, caplog):
+    caplog.set_level(logging.INFO)
+    api.inject(method="sendMessage", status=400, times=1)  # e.g. something Telegram refuses
+    mark = api.mark()
+    api.push_text("iTaiwan 熱點有幾個?", user_id=USER)
+    [sorry] = await api.wait_for("sendMessage", since=mark)
+    assert sorry["text"] == SORRY
+    [record] = [r for r in caplog.records if r.getMessage().startswith("error while handling")]
+    message = record.getMessage()
+    assert "message" in message and "chat type private" in message and str(USER) not in message
+    assert re.search(r"user [0-9a-f]{24}", message) and record.exc_info is not None
+    assert "9,735" in (await ask_again(api))
+
+
+async def ask_again(api: BotAPIStub) -> str:
+    mark = api.mark()
+    api.push_text("iTaiwan 熱點有幾個?", user_id=USER)
+    [reply] = await api.wait_for("sendMessage", since=mark)
+    return reply.text
+
+
+async def test_long_replies_are_split_into_valid_messages(api, bot, data_dir):
+    log = QueryLog(data_dir)
+    for i in range(50):  # fifty long questions the bot could not answer, with HTML in them
+        log.record(user_id=i, chat_type="private", question=f"<i>問題{i}</i> & " + "很長的問題" * 40,
+                   intent="out_of_scope", answered=False, confidence=0.0, latency_ms=1.0,
+                   when=datetime(2021, 1, 1, 0, i, tzinfo=timezone.utc))
+    log.close()
+    mark = api.mark()
+    api.push_text("/unanswered 50", user_id=ADMIN)
+    await api.wait_for("sendMessage", since=mark)
+    await api.settle()
+    messages = [c for c in api.calls[mark:] if c.method == "sendMessage"]
+    assert len(messages) >= 3 and all(c.ok for c in messages)
+    for call in messages:
+        visible, _ = parse_html(call["text"])
+        assert utf16_len(visible) <= 4096
+    shown = "".join(c.text for c in messages)
+    assert all(f"<i>問題{i}</i> & " in shown for i in range(50))  # escaped, so shown as typed; none lost
+
+
+def test_run_polling_without_a_token_says_what_to_set(capsys, tmp_path):
+    assert run_polling(Config(token="", data_dir=tmp_path)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "TELEGRAM_BOT_TOKEN" in err[0]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+async def test_digibot_run_answers_and_shuts_down_cleanly_on_a_signal(api, data_dir, stop):
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": api.token, "TELEGRAM_API_BASE_URL": api.base_url,
+           "DIGIBOT_DATA_DIR": str(data_dir), "DIGIBOT_ADMIN_IDS": str(ADMIN)}
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", env=env,
+                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        await api.wait_for("getUpdates", timeout=30, in_flight=True)  # a long poll has started
+        assert api.commands, "setMyCommands at start-up"
+        mark = api.mark()
+        api.push_text("iTaiwan 熱點有幾個?", user_id=USER)
+        [reply] = await api.wait_for("sendMessage", since=mark, timeout=15)
+        assert "9,735" in reply.text
+        process.send_signal(stop)
+        _, stderr = await asyncio.wait_for(process.communicate(), 20)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    assert "Traceback" not in stderr.decode()

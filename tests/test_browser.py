@@ -28,9 +28,14 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
 async_playwright = pytest.importorskip("playwright.async_api").async_playwright
 
 
+@pytest.fixture(scope="module")
+def service(kb_dir) -> KnowledgeService:
+    return KnowledgeService(kb_dir)
+
+
 @pytest.fixture
-async def base_url(kb_dir, tmp_path):
-    app = create_app(Config(data_dir=tmp_path), KnowledgeService(kb_dir), QueryLog(tmp_path))
+async def base_url(service, tmp_path):
+    app = create_app(Config(data_dir=tmp_path), service, QueryLog(tmp_path))
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     yield str(server.make_url("/")).rstrip("/")

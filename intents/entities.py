@@ -73,7 +73,7 @@ ASK_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 # Measure words a count question may name ("幾處", "多少家") — the answer should carry the same.
-_UNIT_ASKED = re.compile(r"(?:幾|多少)\s*(人次|人|個|處|項|家|所|件|場|部|座|張|筆|則|案|次|門|校|篇|組|式|集|點|站|條|位|名|間|台|款|種|屆|國|隊|池|倍|億|萬)")
+_UNIT_ASKED = re.compile(r"(?:幾|多少)\s*(人次|人|個|處|項|家|所|件|場|部|座|張|筆|則|案|次|門|校|篇|組|式|集|點|站|條|位|名|間|台|款|種|屆|國|隊|池|倍|兆|億|萬)")
 
 BUDGET_WORDS = re.compile(r"預算|經費|科技預算|投入.{0,6}(?:錢|多少)|編列|編了|花了|花多少|撥款|"
                           r"(?:拿|得|分|獲得|分配|分到).{0,4}(?:多少錢|多少預算|多少經費|多少億)|編.{0,2}多少|"
@@ -221,7 +221,7 @@ class EntityExtractor:
         unit = _UNIT_ASKED.search(text)
         ent.unit = unit.group(1) if unit else None
         for kind, pattern in ASK_PATTERNS:
-            if kind not in ("date", "rank", "multiple") and ent.unit and ent.unit not in ("億", "萬"):
+            if kind not in ("date", "rank", "multiple") and ent.unit and ent.unit not in ("兆", "億", "萬"):
                 # "幾家", "多少人次": a count with its measure word, whatever else is mentioned.
                 ent.ask = "count"
                 break

@@ -21,6 +21,7 @@ _MONTHS = {m: i for i, m in enumerate("january february march april may june jul
                                       "november december".split(), 1)}
 _MONTHS.update({m[:3]: i for m, i in list(_MONTHS.items())})
 _MONTHS.pop("may", None)  # "may" is far more often the verb
+_ASKING = re.compile(r"(?:幾|多少)[\u4e00-\u9fff]?")
 # Question words and particles are never typos of report terms (多大 is not 多達).
 _QUESTION_CHARS = re.compile(r"[幾多少什麼哪誰嗎呢吧了的是有]")
 _EN_WORD = re.compile(r"[a-z][a-z0-9+\-']*[a-z0-9+]|[a-z]")
@@ -180,8 +181,8 @@ class Understander:
             by_typed.setdefault(c.typed, []).append(c.term)
         covered: set[str] = set()
         for word in tokens.words:
-            if word in covered or word in places:
-                continue  # places are checked as constraints, not counted as topic words
+            if word in covered or word in places or _ASKING.fullmatch(word):
+                continue  # places are constraints and "幾項", "多少人" the kind of answer, not topic words
             alternatives = [word]
             for typed, terms in by_typed.items():
                 if word in typed or typed in word:

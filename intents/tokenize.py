@@ -76,8 +76,8 @@ class Tokenizer:
             return False
         tag = self._tags.get(to_simplified(word))
         if tag is None:
-            # Out-of-dictionary: a noun unless it ends like a verb phrase (編了, 用過).
-            return word[-1] not in "了過著得地嗎呢啦吧"
+            # Out-of-dictionary: a noun unless it ends like a verb phrase (編了, 用過, 縮到).
+            return word[-1] not in "了過著得地嗎呢啦吧到完掉起出"
         # Nouns, places (s), abbreviations (j), verbal nouns (vn) and unknown-class words name things.
         return tag.startswith(("n", "s", "j", "vn", "x"))
 

@@ -75,8 +75,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         "count",
         re.compile(rf"(?<![\d,.A-Za-z\-/])(?P<n>{BIGNUM})\s*(?P<q>餘|多)?\s*(?P<u>{_UNIT_RE})"),
     ),
-    # Large numbers standing alone ("1.5億以上海外訂單", "461億").
-    ("count", re.compile(rf"(?<![\d,.A-Za-z])(?P<n>(?:{NUM})\s*[兆億萬](?:\s*(?:{NUM})\s*[億萬千]?)*)")),
+    # Large amounts standing alone ("1.5億以上海外訂單", "461億。"); "1,700萬運算小時" counts hours.
+    ("count", re.compile(rf"(?<![\d,.A-Za-z])(?P<n>(?:{NUM})\s*[兆億萬](?:\s*(?:{NUM})\s*[億萬千]?)*)"
+                         rf"(?=\s*(?:以上|以下|多|餘|[，。；、）)」\s]|$))")),
     # Any other number before a noun: "48,400資料集", "5,074點" (a count of that noun).
     ("count", re.compile(rf"(?<![\d,.A-Za-z\-/])(?P<n>\d{{1,3}}(?:,\d{{3}})+|\d{{2,}})\s*(?P<u>[\u4e00-\u9fff])")),
     # Chinese numerals with a measure word: 三次, 兩間, 七大.

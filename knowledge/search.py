@@ -248,15 +248,22 @@ class SentenceIndex:
                     covered += weight * 0.5
                 elif len(concept.typed) >= 2 and _abbreviates(concept.typed, own):
                     covered += weight * 0.5  # an abbreviation the report spells out: 帳密, 國中小
+                elif concept.noun and not concept.typed.isascii() and len(concept.typed) >= 2 \
+                        and all(ch in own for ch in concept.typed) and not self.document_frequency(concept.typed):
+                    covered += weight * 0.4  # a paraphrase made of the passage's own characters: 發卡 / 發放…金卡
                 else:
                     missing.append(concept.typed)
                     lacks_required = lacks_required or is_required
             coverage = covered / total_weight if query.concepts else 0.0
             type_ok = _type_ok(sentence, query)
             clauses = self.clauses[doc]
-            # "多少個" is any count; other measure words (處, 家, 人次) must match.
-            unit = query.unit if query.unit != "個" else None
-            unit_ok = bool(unit) and any(_same_unit(u, unit) for _, _, us in clauses for u in us)
+            # "多少個" is any count; "幾萬" asks a magnitude, seen in the figure's spelling; other
+            # measure words (處, 家, 人次) must match.
+            unit = query.unit if query.unit not in ("個", None) else None
+            if unit in ("萬", "億", "兆"):
+                unit_ok, unit = any(unit in f.text for f in sentence.figures), None
+            else:
+                unit_ok = bool(unit) and any(_same_unit(u, unit) for _, _, us in clauses for u in us)
             years_ok = all(str(y) in own or str(y) in title or str(y) in node_text or str(y) in context
                            for y in query.years)
             places_ok = all(any(form in own or form in title or form in context or form in node_text for form in forms)
@@ -269,7 +276,7 @@ class SentenceIndex:
             elif unit_ok:
                 score = min(1.0, score * 1.1)
             elif unit and query.ask == "count":
-                score *= 0.7  # "幾座" answered with a count of something else
+                score *= 0.6  # "幾座" answered with a count of something else
             if not years_ok:
                 score *= 0.6
             elif query.years and not all(str(y) in own for y in query.years):

@@ -224,7 +224,8 @@ async def ask(request: web.Request) -> web.Response:
         retry = max(1, math.ceil(wait))
         return json_error(429, f"too many questions from this client; retry in {retry} s",
                           headers={"Retry-After": str(retry)}, retry_after=retry)
-    body = await _read_body(request, MAX_BODY_BYTES)
+    body = await _read_body(request, MAX_BODY_BYTES,
+                            f"; questions are limited to {MAX_QUESTION_CHARS:,} characters")
     if isinstance(body, web.Response):
         return body
     try:
@@ -296,12 +297,12 @@ def _stats(table_fn: Callable, csv_fn: Callable, filename: str):
 async def healthz(request: web.Request) -> web.Response:
     """GET /healthz: alive, which KB is serving, for how long, and the Telegram mode."""
     service = request.app[SERVICE]
-    meta = service.kb.meta
+    kb = service.kb  # once: an admin reload may swap it while we read
     telegram = request.app[TELEGRAM]
     body = {
         "status": "ok",
-        "kb": {"source_sha256": meta.get("source_sha256"), "built_at": meta.get("built_at"),
-               "counts": service.kb.counts},
+        "kb": {"source_sha256": kb.meta.get("source_sha256"), "built_at": kb.meta.get("built_at"),
+               "counts": kb.counts},
         "kb_loaded_at": _iso(service.loaded_at),
         "uptime_seconds": round(time.monotonic() - request.app[SETTINGS].started, 3),
         "telegram": "webhook" if telegram else "disabled",
@@ -311,10 +312,9 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, dumps=_dumps)
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes | web.Response:
+async def _read_body(request: web.Request, limit: int, hint: str = "") -> bytes | web.Response:
     """The body, or a 413 response when it is (or declares itself) larger than `limit`."""
-    too_large = json_error(413, f"the body is larger than {limit:,} bytes; questions are limited to "
-                                f"{MAX_QUESTION_CHARS:,} characters", limit_bytes=limit)
+    too_large = json_error(413, f"the body is larger than {limit:,} bytes{hint}", limit_bytes=limit)
     if request.content_length is not None and request.content_length > limit:
         return too_large
     chunks, size = [], 0

@@ -192,7 +192,8 @@ async def test_the_real_bot_answers_through_the_webhook(api, tmp_path, start):
     [registration] = api.sent("setWebhook")
     assert registration["allowed_updates"] == list(telegram_app.ALLOWED_UPDATES)  # as long polling asks
     mark = api.mark()
-    response = await client.post(webhook_path(api.token), json=update_json(api, "iTaiwan 熱點有幾個", user_id=4242),
+    update = update_json(api, "iTaiwan 熱點有幾個", user_id=4242)
+    response = await client.post(webhook_path(api.token), json=update,
                                  headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
     assert response.status == 200
     replies = await api.wait_for(lambda c: c.method == "sendMessage" and "9,735" in c.text, since=mark,

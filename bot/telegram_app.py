@@ -19,7 +19,7 @@ import sys
 from telegram import Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, TimedOut
 from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, BaseUpdateProcessor,
-                          CallbackQueryHandler, CommandHandler, MessageHandler, filters)
+                          CallbackQueryHandler, ChatMemberHandler, CommandHandler, MessageHandler, filters)
 
 from handlers import admin, citizen, errors, menu, stats
 from handlers.render import ButtonStore
@@ -176,6 +176,7 @@ def _add_handlers(application: Application) -> None:
         CallbackQueryHandler(stats.chart_pressed, pattern=r"^ch:"),
         CallbackQueryHandler(stats.export_pressed, pattern=r"^ex:"),
         CallbackQueryHandler(citizen.stale_button),
+        ChatMemberHandler(citizen.added_to_group, ChatMemberHandler.MY_CHAT_MEMBER),
     ])
     application.add_error_handler(errors.on_error)
 

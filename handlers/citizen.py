@@ -198,6 +198,20 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
                            reply_to=message if common.in_group(update) else None)
 
 
+async def added_to_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Introduce the bot when it is added to a group."""
+    change = update.my_chat_member
+    if change is None or change.chat.type not in (ChatType.GROUP, ChatType.SUPERGROUP):
+        return
+    was_in = change.old_chat_member.status in ("member", "administrator", "creator", "restricted")
+    is_in = change.new_chat_member.status in ("member", "administrator", "restricted")
+    if was_in or not is_in:
+        return
+    await common.send_html(context, change.chat.id,
+                           "大家好，我是 <b>DIGI+ 小幫手</b> 👋 我根據" + ABOUT_REPORT + "報告回答問題。\n"
+                           f"在群組裡請 @{escape(context.bot.username or '')} 或回覆我的訊息來提問；輸入 /help 看所有功能。")
+
+
 async def not_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Reply politely to stickers, photos, voice, locations and other non-text messages."""
     message = update.effective_message

@@ -218,3 +218,28 @@ async def test_answers_are_escaped(api, bot, service):
     reply = await ask(api, "AT&T 和 <MyData> 是什麼?")
     expected = service.current.ask("AT&T 和 <MyData> 是什麼?", Session())
     assert html.unescape(html.escape(expected.answer.strip())) in reply.text
+
+
+async def test_did_you_mean_buttons_for_a_vague_question(api, bot, service):
+    expected = service.current.ask("人才", Session())
+    assert expected.intent == "clarify", "pick another vague question if the core now answers this one"
+    reply = await ask(api, "人才")
+    assert expected.answer.strip() in reply.text and "原文" not in reply.text
+    assert [label for label, _ in reply.buttons] == [s[:60] for s in expected.suggestions]
+    mark = api.mark()
+    api.push_callback(reply, reply.buttons[0][1])
+    [answer] = await api.wait_for("sendMessage", since=mark)
+    assert service.current.ask(expected.suggestions[0], Session()).answer.strip() in answer.text
+
+
+async def test_greets_a_group_it_is_added_to(api, bot):
+    group = -100888
+    api.chat(group, "supergroup")
+    me = {"id": api.bot_id, "is_bot": True, "first_name": api.first_name, "username": api.username}
+    mark = api.mark()
+    api.push_update({"my_chat_member": {
+        "chat": api.chat(group), "from": api.user(USER), "date": 0,
+        "old_chat_member": {"status": "left", "user": me},
+        "new_chat_member": {"status": "member", "user": me}}})
+    [hello] = await api.wait_for("sendMessage", since=mark, chat_id=group)
+    assert "@digibot_test_bot" in hello.text

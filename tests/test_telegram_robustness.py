@@ -153,3 +153,28 @@ async def test_digibot_run_answers_and_shuts_down_cleanly_on_a_signal(api, data_
             await process.wait()
     assert process.returncode == 0, stderr.decode()[-2000:]
     assert "Traceback" not in stderr.decode()
+
+
+async def test_without_an_updater_updates_can_be_fed_in_as_a_webhook_would(api, service, data_dir):
+    """The contract `digibot serve` relies on: build(polling=False), initialize/start, feed the queue."""
+    from telegram import Update
+
+    from bot.telegram_app import build_application
+
+    config = Config(token=api.token, api_base_url=api.base_url, data_dir=data_dir)
+    log = QueryLog(data_dir)
+    application = build_application(config, service, log, polling=False)
+    assert application.updater is None
+    await application.initialize()
+    await application.start()
+    try:
+        assert api.commands, "setMyCommands runs on initialize, with no run_polling"
+        data = {"update_id": 1, "message": api.new_message(user_id=USER, text="iTaiwan 熱點有幾個?")}
+        await application.update_queue.put(Update.de_json(data, application.bot))
+        [reply] = await api.wait_for("sendMessage")
+        assert "9,735" in reply.text
+    finally:
+        await application.stop()
+        await application.shutdown()
+        log.close()
+    assert not [c for c in api.calls if c.method == "getUpdates"]

@@ -43,7 +43,7 @@ class RetryingRateLimiter(AIORateLimiter):
                             "editMessageReplyMarkup", "setMyCommands", "deleteMyCommands", "getMyCommands",
                             "deleteWebhook", "setWebhook", "getWebhookInfo"})
 
-    __slots__ = ("_network_retries", "_backoff")
+    __slots__ = ("_backoff", "_network_retries")
 
     def __init__(self, *, network_retries: int = 3, backoff: float = 0.5, max_retries: int = 5, **kwargs):
         super().__init__(max_retries=max_retries, **kwargs)

@@ -188,7 +188,7 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     """Point to /help for a command the bot does not have (in groups only when addressed to it)."""
     message = update.effective_message
     command = (message.text or "").split()[0]
-    name, _, target = command.partition("@")
+    target = command.partition("@")[2]
     if target and target.lower() != (context.bot.username or "").lower():
         return  # meant for another bot
     if common.in_group(update) and not target:

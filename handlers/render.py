@@ -20,7 +20,6 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.answer import Answer, Source
 
 MAX_MESSAGE = 4096  # Telegram's limit on a message's visible text (UTF-16 code units)
-MAX_CAPTION = 1024
 MAX_BUTTON_LABEL = 60  # Telegram cuts long labels anyway; keep them readable
 MAX_SOURCES_SHOWN = 2
 

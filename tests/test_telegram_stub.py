@@ -147,3 +147,35 @@ async def test_injected_faults():
         with pytest.raises(aiohttp.ClientError):
             await call(api, "getMe")
         assert [c.status for c in api.calls if c.method != "getUpdates"][-1] == 0
+
+
+async def test_webhook_registration_and_delivery():
+    from aiohttp import web
+
+    received = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append((request.headers.get("X-Telegram-Bot-Api-Secret-Token"), await request.json()))
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/telegram", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        async with BotAPIStub() as api:
+            status, body = await call(api, "setWebhook", url="http://example.org/hook")
+            assert status == 400 and "HTTPS" in body["description"]
+            status, _ = await call(api, "setWebhook", url=f"http://127.0.0.1:{port}/telegram", secret_token="s3cr-t_")
+            assert status == 200 and api.webhook_secret == "s3cr-t_"
+            assert (await call(api, "getUpdates"))[0] == 409  # Telegram refuses polling while a webhook is set
+            assert await api.post_to_webhook({"message": api.new_message(text="hi")}) == 200
+            assert received[0][0] == "s3cr-t_" and received[0][1]["message"]["text"] == "hi"
+            _, info = await call(api, "getWebhookInfo")
+            assert info["result"]["url"].endswith("/telegram")
+            assert (await call(api, "deleteWebhook"))[0] == 200 and api.webhook_url is None
+    finally:
+        await runner.cleanup()

@@ -22,7 +22,7 @@ from intents.normalize import match_form
 from intents.pipeline import Understander, Understanding, Vocabulary
 from intents.tokenize import bigrams
 from knowledge.build import KB_FILENAME
-from knowledge.search import ASK_KINDS, FaqHit, FaqIndex, Hit, Query, QueryConcept, SentenceIndex
+from knowledge.search import ASK_KINDS, SPECIFIC_ENOUGH, FaqHit, FaqIndex, Hit, Query, QueryConcept, SentenceIndex
 from knowledge.stats import StatResult, lookup_budget, lookup_indicator
 from knowledge.store import KnowledgeBase, load_kb
 
@@ -195,7 +195,9 @@ class Assistant:
             return u
         e = u.entities
         short = len(u.concepts) <= 2 and len(u.text) <= 20
-        if not (e.follow_up or (short and (e.years or e.axis) and not e.indicator)):
+        # A question that names too little to stand alone ("總共使用多少人次？") continues the last one.
+        vague = session.intent in ("fact", "faq") and self._specificity(u) < 1.0 and not (e.indicator or e.axis)
+        if not (e.follow_up or vague or (short and (e.years or e.axis) and not e.indicator)):
             return u
         if session.intent == "stat":
             if not (e.indicator or e.budget):
@@ -219,6 +221,12 @@ class Assistant:
         merged.entities.ask = e.ask or merged.entities.ask
         merged.entities.unit = e.unit if e.ask else merged.entities.unit
         return merged
+
+    def _specificity(self, u: Understanding) -> float:
+        """How much a question names on its own, 1.0 when it is specific enough to search alone."""
+        weight = sum(self.index.concept_weight(QueryConcept(c.typed, c.alternatives, c.named, c.noun))
+                     for c in u.concepts)
+        return min(1.0, weight / SPECIFIC_ENOUGH)
 
     def _remember(self, session: Session, u: Understanding, answer: Answer, *, stat: StatResult | None = None,
                   hit: Hit | None = None) -> None:

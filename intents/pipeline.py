@@ -235,9 +235,11 @@ def _forms(phrase: str) -> list[str]:
 
 
 def _is_english(text: str) -> bool:
-    letters = sum(1 for ch in text if ch.isascii() and ch.isalpha())
-    cjk = sum(1 for ch in text if is_cjk(ch))
-    return letters >= 6 and cjk == 0
+    """An English question: no Chinese, and more than a name ("MyData" alone is not English)."""
+    if any(is_cjk(ch) for ch in text):
+        return False
+    words = re.findall(r"[a-z]+", text)
+    return sum(len(w) for w in words) >= 6 and len(words) >= 2
 
 
 __all__ = ["Concept", "Understander", "Understanding", "Vocabulary", "STOPWORDS"]

@@ -42,3 +42,15 @@ def test_sessions_expire():
     session.intent, session.updated = "stat", time.time() - SESSION_TTL_SECONDS - 1
     assert store.get("chat-1").intent is None
     assert store.get("chat-1") is store.get("chat-1")
+
+
+def test_a_question_too_vague_to_stand_alone_continues_the_topic(assistant):
+    session = Session()
+    assert "9,735" in assistant.ask("iTaiwan 熱點有幾個?", session).answer  # answered from the FAQ
+    answer = assistant.ask("總共使用多少人次？", session)
+    assert answer.answered and "4.46億" in answer.answer
+
+
+def test_a_name_alone_is_not_an_english_question(assistant):
+    answer = assistant.ask("MyData")
+    assert answer.lang == "zh" and not answer.answer.startswith("According to the report")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from knowledge.curated import load_jsonl
 
 from .answer import MAX_ANSWER_CHARS, Answer
 
@@ -81,18 +82,8 @@ class EvalReport:
 
 
 def load_questions(path: Path) -> list[dict]:
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: line {number} is not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("q"), str):
-            raise ValueError(f"{path}: line {number} has no question \"q\"")
-        rows.append(row)
-    return rows
+    """A question set in the format of eval/dev.jsonl; ValueError names the file and line."""
+    return load_jsonl(path, required=("q",))
 
 
 def evaluate(assistant, rows: list[dict]) -> EvalReport:

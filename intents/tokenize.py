@@ -26,7 +26,7 @@ _IS_CJK = re.compile(f"[{_CJK}]")
 _WORDISH = re.compile(rf"[{_CJK}]|[a-z0-9]")
 _CJK_RUN = re.compile(f"[{_CJK}]+")
 # Latin words and numbers (with their inner punctuation), or runs of everything else.
-_CHUNK = re.compile(rf"(?:19|20)\d\d年(?:度)?|[a-z0-9](?:[a-z0-9+#&]|[\-.,'](?=[a-z0-9]))*|[^a-z0-9\s]+")
+_CHUNK = re.compile(r"(?:19|20)\d\d年(?:度)?|[a-z0-9](?:[a-z0-9+#&]|[\-.,'](?=[a-z0-9]))*|[^a-z0-9\s]+")
 
 # Words that carry no topic: question words, particles, politeness, and words every
 # sentence of the report could match. They never count towards coverage.

@@ -63,7 +63,8 @@ def load_yaml(path: Path) -> Any:
     return data
 
 
-def load_jsonl(path: Path) -> list[dict]:
+def load_jsonl(path: Path, required: tuple[str, ...] = ("q", "kind")) -> list[dict]:
+    """A question set, one JSON object a line; each must have the `required` keys ("q" a string)."""
     rows = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -78,8 +79,8 @@ def load_jsonl(path: Path) -> list[dict]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise CuratedError(f"{path}: line {number} is not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("q"), str) or "kind" not in row:
-            raise CuratedError(f"{path}: line {number} needs at least \"q\" and \"kind\"")
+        if not isinstance(row, dict) or not isinstance(row.get("q"), str) or any(k not in row for k in required):
+            raise CuratedError(f"{path}: line {number} needs {' and '.join(repr(k) for k in required)}")
         rows.append(row)
     return rows
 

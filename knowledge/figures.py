@@ -79,7 +79,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("count", re.compile(rf"(?<![\d,.A-Za-z])(?P<n>(?:{NUM})\s*[兆億萬](?:\s*(?:{NUM})\s*[億萬千]?)*)"
                          rf"(?=\s*(?:以上|以下|多|餘|[，。；、）)」\s]|$))")),
     # Any other number before a noun: "48,400資料集", "5,074點" (a count of that noun).
-    ("count", re.compile(rf"(?<![\d,.A-Za-z\-/])(?P<n>\d{{1,3}}(?:,\d{{3}})+|\d{{2,}})\s*(?P<u>[\u4e00-\u9fff])")),
+    ("count", re.compile(r"(?<![\d,.A-Za-z\-/])(?P<n>\d{1,3}(?:,\d{3})+|\d{2,})\s*(?P<u>[\u4e00-\u9fff])")),
     # Chinese numerals with a measure word: 三次, 兩間, 七大.
     ("count", re.compile(r"(?<![一二兩三四五六七八九十第])(?P<cn>[兩二三四五六七八九十])\s*(?P<u>次|種|間|大|項|座|場)")),
 ]

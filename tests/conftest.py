@@ -42,6 +42,25 @@ def data_dir(kb_dir, tmp_path) -> Path:
     return target
 
 
+@pytest.fixture(scope="module")
+def service(kb_dir, tmp_path_factory):
+    """A knowledge service over a copy of the built KB, shared by one module's tests (none reloads it)."""
+    from bot.service import KnowledgeService
+
+    data = tmp_path_factory.mktemp("service-kb")
+    shutil.copy(kb_dir / KB_FILENAME, data / KB_FILENAME)
+    return KnowledgeService(data)
+
+
+@pytest.fixture
+async def api():
+    """The loopback stand-in of the Telegram Bot API (see tests/botapi_stub.py)."""
+    from .botapi_stub import BotAPIStub
+
+    async with BotAPIStub() as stub:
+        yield stub
+
+
 @pytest.fixture
 def knowledge_copy(tmp_path) -> Path:
     """A writable copy of knowledge/ (report and curated files) for tests that tamper with it."""

@@ -6,18 +6,12 @@ from __future__ import annotations
 import logging
 import re
 
-import pytest
 
 from bot.service import KnowledgeService
 from tests.botapi_stub import BotAPIStub, running_bot
 
 ADMIN, CITIZEN = 7770001, 7770002
 
-
-@pytest.fixture
-async def api():
-    async with BotAPIStub() as stub:
-        yield stub
 
 
 async def reload_by(api: BotAPIStub, user_id: int, timeout: float = 30.0) -> str:

@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import html
-import shutil
 import sqlite3
 
 import pytest
 
-from bot.service import KnowledgeService
 from bot.session import Session
-from knowledge.build import KB_FILENAME
 from tests.botapi_stub import BotAPIStub, running_bot
 
 USER = 5550001
 
 
-@pytest.fixture(scope="module")
-def service(kb_dir, tmp_path_factory) -> KnowledgeService:
-    """One knowledge service for the module (nothing here reloads it)."""
-    data = tmp_path_factory.mktemp("citizen-kb")
-    shutil.copy(kb_dir / KB_FILENAME, data / KB_FILENAME)
-    return KnowledgeService(data)
-
-
-@pytest.fixture
-async def api():
-    async with BotAPIStub() as stub:
-        yield stub
 
 
 @pytest.fixture

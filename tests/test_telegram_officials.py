@@ -5,29 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import shutil
 
 import pytest
 
-from bot.service import KnowledgeService
 from bot.tables import budget_table, indicator_table
-from knowledge.build import KB_FILENAME
 from tests.botapi_stub import BotAPIStub, running_bot
 
 CITIZEN, OFFICIAL, ADMIN = 6660001, 6660002, 6660003
 
 
-@pytest.fixture(scope="module")
-def service(kb_dir, tmp_path_factory) -> KnowledgeService:
-    data = tmp_path_factory.mktemp("officials-kb")
-    shutil.copy(kb_dir / KB_FILENAME, data / KB_FILENAME)
-    return KnowledgeService(data)
-
-
-@pytest.fixture
-async def api():
-    async with BotAPIStub() as stub:
-        yield stub
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import re
-import shutil
 import signal
 import sys
 from datetime import datetime, timezone
@@ -15,10 +14,8 @@ import pytest
 
 from bot.config import Config
 from bot.querylog import QueryLog
-from bot.service import KnowledgeService
 from bot.telegram_app import run_polling
 from handlers.errors import SORRY
-from knowledge.build import KB_FILENAME
 from tests.botapi_stub import BotAPIStub, parse_html, running_bot, utf16_len
 
 USER, ADMIN = 8880001, 8880002
@@ -28,17 +25,6 @@ QUESTIONS = [("iTaiwan 熱點有幾個?", "9,735"), ("數位經濟規模2019年�
              ("主軸6 2018年預算多少", "57.3億元"), ("2020年資訊國力全球排名", "11名")]
 
 
-@pytest.fixture(scope="module")
-def service(kb_dir, tmp_path_factory) -> KnowledgeService:
-    data = tmp_path_factory.mktemp("robust-kb")
-    shutil.copy(kb_dir / KB_FILENAME, data / KB_FILENAME)
-    return KnowledgeService(data)
-
-
-@pytest.fixture
-async def api():
-    async with BotAPIStub() as stub:
-        yield stub
 
 
 @pytest.fixture

@@ -30,11 +30,6 @@ def web_service(kb_dir) -> KnowledgeService:
     return KnowledgeService(kb_dir)
 
 
-@pytest.fixture
-async def api():
-    async with BotAPIStub() as stub:
-        yield stub
-
 
 def config_for(api: BotAPIStub, tmp_path, **overrides) -> Config:
     env = {"TELEGRAM_BOT_TOKEN": api.token, "TELEGRAM_API_BASE_URL": api.base_url, "WEBHOOK_URL": PUBLIC,

@@ -285,7 +285,7 @@ class Assistant:
 
     # Words that only say "a figure from the table, please" (matched against whole concepts).
     _STAT_WORDS = re.compile(r"(?:總|科技|年度|整體)?(?:預算|經費)|投入|編列|編了|花了|合計|總共|總計|全部|總額|整體|比較|最多|最少|最高|"
-                             r"最低|主軸|多少|金額|數值|數字|規模|預估|預估值|兆|億|萬|元|名|率|各|分別|歷年|每年|年度|拿了|"
+                             r"最低|主軸|多少|金額|數值|數字|規模|預估|預估值|[兆億萬千]?元|[兆億萬]|名|第.名|率|%|百分比|各|分別|歷年|每年|年度|拿了|"
                              r"拿到|分到|編|總體指標|指標|表|表格|那張表|總表|數據|"
                              r"budgets?|totals?|overall|axis|axes|pillars?|spend|spent|funds?|funding|compare|most|least|"
                              r"years?|largest|highest|lowest|allocated|size|values?|rates?|amounts?|estimates?|each|"

@@ -68,12 +68,13 @@ ASK_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("money", re.compile(r"多少錢|金額|預算|經費|投資|多少億|多少萬|幾億|花了|營收|商機|交易額|產值|補助款|budget|cost|money|"
                          r"fund|invest|revenue|dollars|nt\$|spend|spent")),
     ("speed", re.compile(r"網速|速度|頻寬|速率|mbps|gbps|bandwidth|speed")),
-    ("duration", re.compile(r"多久|多長時間|多少時間|幾分鐘|幾秒|幾小時|幾天|多少小時|多少天|how long|minutes|hours|seconds")),
+    ("duration", re.compile(r"多久|多長時間|多少時間|(?:幾|多少)\s*個?\s*(?:分鐘|秒|小時|鐘頭|天|月|星期|禮拜)|"
+                            r"how long|minutes?\b|hours?\b|seconds?\b|days\b")),
     ("count", re.compile(r"多少|幾|多大|多高|多長|how many|number of|how much|how big|how large")),
 ]
 
 # Measure words a count question may name ("幾處", "多少家") — the answer should carry the same.
-_UNIT_ASKED = re.compile(r"(?:幾|多少)\s*(人次|人|個|處|項|家|所|件|場|部|座|張|筆|則|案|次|門|校|篇|組|式|集|點|站|條|位|名|間|台|款|種|屆|國|隊|池|倍|兆|億|萬)")
+_UNIT_ASKED = re.compile(r"(?:幾|多少)\s*(人次|人|個(?!\s*(?:小時|鐘頭|月|星期|禮拜|hour|minute|day|month))|處|項|家|所|件|場|部|座|張|筆|則|案|次|門|校|篇|組|式|集|點|站|條|位|名|間|台|款|種|屆|國|隊|池|倍|兆|億|萬)")
 
 BUDGET_WORDS = re.compile(r"預算|經費|科技預算|投入.{0,6}(?:錢|多少)|編列|編了|花了|花多少|撥款|"
                           r"(?:拿|得|分|獲得|分配|分到).{0,4}(?:多少錢|多少預算|多少經費|多少億)|編.{0,2}多少|"

@@ -27,7 +27,8 @@ _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _SPACES = re.compile(r"\s+")
 _CJK_SPACE = re.compile(rf"(?<=[{_CJK}]) (?=[{_CJK}\d])|(?<=[{_CJK}\d]) (?=[{_CJK}])")
 # Characters the report writes in one form where users type another.
-_VARIANTS = str.maketrans({"台": "臺", "逹": "達", "佈": "布", "裏": "裡", "綫": "線", "汙": "污"})
+_VARIANTS = str.maketrans({"台": "臺", "逹": "達", "佈": "布", "裏": "裡", "綫": "線", "汙": "污", "賬": "帳",
+                           "着": "著", "麪": "麵", "衆": "眾", "羣": "群"})
 
 
 @dataclass(frozen=True)

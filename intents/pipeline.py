@@ -222,6 +222,10 @@ def _forms(phrase: str) -> list[str]:
     forms = [phrase]
     last = phrase.rsplit(" ", 1)[-1]
     head = phrase[: len(phrase) - len(last)]
+    if len(last) > 4 and last.endswith("ed"):
+        forms += [head + last[:-1], head + last[:-2]]  # revised → revise, added → add
+    if len(last) > 5 and last.endswith("ing"):
+        forms += [head + last[:-3], head + last[:-3] + "e"]  # training → train, issuing → issue
     if len(last) > 3:
         if last.endswith("ies"):
             forms.append(head + last[:-3] + "y")

@@ -26,7 +26,8 @@ _IS_CJK = re.compile(f"[{_CJK}]")
 _WORDISH = re.compile(rf"[{_CJK}]|[a-z0-9]")
 _CJK_RUN = re.compile(f"[{_CJK}]+")
 # Latin words and numbers (with their inner punctuation), or runs of everything else.
-_CHUNK = re.compile(r"(?:19|20)\d\d年(?:度)?|[a-z0-9](?:[a-z0-9+#&]|[\-.,'](?=[a-z0-9]))*|[^a-z0-9\s]+")
+_CHUNK = re.compile(r"(?:19|20)\d\d年(?:度)?|\d[\d,.]*(?:條|個|項|家|人|次|所|件|處|名|位|場)(?!\d)"
+                    r"|[a-z0-9](?:[a-z0-9+#&]|[\-.,'](?=[a-z0-9]))*|[^a-z0-9\s]+")
 
 # Words that carry no topic: question words, particles, politeness, and words every
 # sentence of the report could match. They never count towards coverage.
@@ -34,7 +35,7 @@ STOPWORDS = frozenset(
     """
     的 了 是 有 在 和 與 及 或 也 都 就 又 還 很 把 被 讓 給 對 從 向 於 之 其 這 那 此 該 各 每 等 嗎 呢 吧 啊 呀 喔 哦 嘛 啦 囉
     我 你 您 他 她 它 我們 你們 他們 大家 自己 請問 請 問 想 想要 知道 想知道 告訴 一下 請教 查 查詢 查一下 幫我 麻煩 可以 能 能否 會 要 需要
-    什麼 甚麼 什么 哪 哪些 哪個 哪一 哪裡 哪里 哪天 哪一天 哪年 哪一年 何時 幾時 什麼時候 為何 為什麼 怎麼 怎樣 怎麼樣 如何 多少 幾 幾個 多 少 是否 有沒有 是不是 多久 多大 多高
+    什麼 甚麼 什么 哪 哪些 哪個 哪一 哪裡 哪里 哪天 哪一天 一天 哪年 哪一年 何時 幾時 什麼時候 為何 為什麼 是從 是在 是由 從哪 到底是 怎麼 怎樣 怎麼樣 如何 多少 幾 幾個 多 少 是否 有沒有 是不是 多久 多大 多高
     目前 現在 現今 當前 到底 大概 大約 約 左右 總共 一共 共 總計 合計 累計 總 共計 全部 所有 一些 已經 已 曾 曾經
     個 項 件 次 年 月 日 號 年度 期間 時候 時 後 前 中 上 下 裡 內 外 間 以來 以上 以下 之間
     報告 報告書 方案 說 提到 提及 根據 依據 關於 有關 相關 情況 狀況 成果 成效 結果 表現 數字 數量 數目 數值 多少錢 錢

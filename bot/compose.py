@@ -177,7 +177,9 @@ def faq_body(kb: KnowledgeBase, entry: FaqEntry, squeeze: callable) -> tuple[str
     else:
         sentences = kb.node_sentences(node.id)
         numbers = re.findall(r"\d[\d,.]*\d|\d", squeeze(entry.answer))
-        picked = [s.text for s in sentences if any(n in squeeze(s.text) for n in numbers)] or [s.text for s in sentences]
+        # Quote the sentences holding the answer's figures; years alone do not pick a sentence.
+        figures = [n for n in numbers if not re.fullmatch(r"(?:19|20)\d\d", n)] or numbers
+        picked = [s.text for s in sentences if any(n in squeeze(s.text) for n in figures)] or [s.text for s in sentences]
         quote = "".join(picked)
     return _fit(entry.answer), [node_source(kb, node, quote)]
 

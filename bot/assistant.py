@@ -109,6 +109,10 @@ class Assistant:
             return self._out_of_scope(query, u)
         u = self._with_context(u, session)
 
+        if u.entities.ask == "agency" and u.entities.axis and self._explained(u, self._axis_words(u.entities.axis)) >= 0.8:
+            answer = self._axis_agency(query, u)
+            self._remember(session, u, answer)
+            return answer
         q = self._query(u)
         hits = self.index.search(q)
         stat, explained = self._stat(u)
@@ -269,13 +273,29 @@ class Assistant:
             result = lookup_indicator(self.kb, e.indicator, self._years(e))
         elif e.budget or (e.axis and e.ask in ("money", "count", None)):  # an axis's only figures are its budget
             if e.axis:
-                axis = self.kb.axes[e.axis]
-                known = [axis.name, axis.name_en, *axis.aliases]
+                known = self._axis_words(e.axis)
             result = lookup_budget(self.kb, e.axis, self._years(e), total=e.total, superlative=e.superlative)
         if result is None:
             return None, 0.0
         explained = self._explained(u, known)
         return (result, explained) if explained >= STAT_THRESHOLD else (None, 0.0)
+
+    def _axis_words(self, axis: int) -> list[str]:
+        a = self.kb.axes[axis]
+        return [a.name, a.name_en, *a.aliases, f"主軸{axis}"]
+
+    def _axis_agency(self, query: str, u: Understanding) -> Answer:
+        """"主軸4的主責機關是誰": the lead agency, in the report's words."""
+        a = self.kb.axes[u.entities.axis]
+        node = self.kb.nodes_by_path[a.path]
+        if u.english:
+            body = f"The lead agency of Axis {a.axis} “{a.name_en}” ({a.name}) is {a.lead_agency}."
+        else:
+            body = f"主軸{a.axis}「{a.name}」的主責機關是{a.lead_agency}。"
+        source = Source(section=node.path, title=f"主軸{a.axis} {a.name}", agency=a.lead_agency, quote=a.agency_quote)
+        return self._grounded(Answer(query=query, answered=True, intent="fact", answer=body, sources=[source],
+                                     confidence=0.95, suggestions=self._suggestions(node.id),
+                                     lang="en" if u.english else "zh"))
 
     def _years(self, e) -> list[int]:
         if e.year_range:

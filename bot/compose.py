@@ -81,6 +81,8 @@ def fact_body(kb: KnowledgeBase, hit: Hit, match: callable, concepts: list, year
         lead = body if len(body) <= 60 or len(clauses) < 3 else clauses[0] + "…" + clauses[-1]
         body = lead.rstrip("。：:，,") + "：" + "；".join(text for text, _ in listed) + "。"
         sources += [src for _, src in listed]
+    if "agency" in ask_kinds and node.agencies:
+        body = _fit(body, MAX_ANSWER_CHARS - 40) + f"（負責機關：{'、'.join(node.agencies)}）"
     return _fit(body), sources
 
 
@@ -180,6 +182,9 @@ def faq_body(kb: KnowledgeBase, entry: FaqEntry, squeeze: callable) -> tuple[str
         # Quote the sentences holding the answer's figures; years alone do not pick a sentence.
         figures = [n for n in numbers if not re.fullmatch(r"(?:19|20)\d\d", n)] or numbers
         picked = [s.text for s in sentences if any(n in squeeze(s.text) for n in figures)] or [s.text for s in sentences]
+        for number in numbers:  # the period may come from another sentence of the node ("截至2020年…")
+            if number not in squeeze("".join(picked)):
+                picked = [s.text for s in sentences if s.text in picked or number in squeeze(s.text)]
         quote = "".join(picked)
     return _fit(entry.answer), [node_source(kb, node, quote)]
 

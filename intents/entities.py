@@ -60,7 +60,16 @@ _EN_PLACE = re.compile(r"\b(" + "|".join(re.escape(k) for k in sorted(PLACES, ke
 _ZH_PLACE = re.compile("|".join(re.escape(k) for k in sorted(PLACES, key=len, reverse=True) if not k.isascii()))
 
 # What kind of figure the question asks for, from its question words.
+# "哪個機關負責…": the answer is an agency, not a figure.
+AGENCY_ASK = re.compile(r"(?:哪|什麼|那)一?(?:個|些)?(?:機關|單位|部會|部門|機構)|負責|主責|主辦|承辦|主導|誰(?:在)?(?:做|辦|推動)|"
+                        r"which (?:agency|agencies|ministry|department|body|office)|who (?:is|was) (?:responsible|in charge)|"
+                        r"who (?:runs|ran|leads|led|handles|handled)|responsible for|in charge of")
+# Words of such a question that name the asking, not the topic.
+AGENCY_ASK_WORDS = frozenset("機關 單位 部會 部門 機構 負責 主責 主辦 承辦 主導 推動 誰 agency agencies ministry department "
+                             "body office responsible charge runs ran leads led handles handled".split())
+
 ASK_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("agency", AGENCY_ASK),
     ("date", re.compile(r"哪一?年|哪一?天|何時|什麼時候|幾月|幾號|哪個月|日期|when\b|what date|which year|what year|which day")),
     ("rank", re.compile(r"第幾|排名|排行|名次|\brank|\bplace[d]?\b|position")),
     ("multiple", re.compile(r"幾倍|多少倍|倍數|how many times|times (?:more|higher|as)")),
@@ -222,7 +231,7 @@ class EntityExtractor:
         unit = _UNIT_ASKED.search(text)
         ent.unit = unit.group(1) if unit else None
         for kind, pattern in ASK_PATTERNS:
-            if kind not in ("date", "rank", "multiple") and ent.unit and ent.unit not in ("兆", "億", "萬"):
+            if kind not in ("agency", "date", "rank", "multiple") and ent.unit and ent.unit not in ("兆", "億", "萬"):
                 # "幾家", "多少人次": a count with its measure word, whatever else is mentioned.
                 ent.ask = "count"
                 break

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .classify import smalltalk_intent, strip_leading_greeting
-from .entities import Entities, EntityExtractor, place_words
+from .entities import AGENCY_ASK_WORDS, Entities, EntityExtractor, place_words
 from .matching import TermMatcher
 from .normalize import Normalized, match_form, normalize, to_simplified
 from .tokenize import STOPWORDS, Tokenizer, Tokens, is_cjk
@@ -138,6 +138,8 @@ class Understander:
             if entities.ask is None:
                 entities.ask = more.ask
         concepts = self._concepts(body, text, tokens, corrections, expansions)
+        if entities.ask == "agency":
+            concepts = [c for c in concepts if c.typed not in AGENCY_ASK_WORDS]
         search_text = " ".join([body] + [c.term for c in corrections] + [t for _, t in expansions])
         return Understanding(norm, body, smalltalk, tokens, corrections, expansions, entities, english, concepts,
                              search_text, canonical=canonical, corrected=corrected)

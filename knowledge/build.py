@@ -22,7 +22,7 @@ from .glossary import build_english_glossary
 from .outline import OutlineError, parse_outline
 from .tables import TableError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 KNOWLEDGE_DIR = Path(__file__).resolve().parent
 SOURCE_NAME = "digi-plus-2017-2020-report.txt"
 KB_FILENAME = "kb.sqlite"
@@ -118,12 +118,16 @@ def _write(path: Path, outline, curated, sha: str, knowledge_dir: Path) -> dict[
     axis_nodes = {n.number: n for n in outline.axes()}
     for entry in curated.axes:
         node = axis_nodes[entry["axis"]]
+        tagged = bool(node.lead_agency)
         if not node.agencies:  # 主軸7 prints no tag; the curated, evidenced agency fills in
             node.agencies = [entry["lead_agency"]]
             node.lead_agency = entry["lead_agency"]
             _inherit(node)
+        # The report's words naming the lead agency: the axis heading's tag, or the curated evidence.
+        quote = (f"主軸{entry['axis']}.{node.title}【主責機關：{node.lead_agency}】" if tagged
+                 else entry["lead_agency_evidence"])
         axes_rows.append({"axis": entry["axis"], "name": entry["name"], "name_en": entry["name_en"],
-                          "lead_agency": entry["lead_agency"], "path": node.path,
+                          "lead_agency": entry["lead_agency"], "path": node.path, "agency_quote": quote,
                           "aliases": json.dumps(entry.get("aliases") or [], ensure_ascii=False)})
     db["axes"].insert_all(axes_rows, pk="axis")
 

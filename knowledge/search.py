@@ -21,6 +21,7 @@ from .store import FaqEntry, KnowledgeBase, Sentence
 
 # Which figure kinds satisfy which kind of question.
 ASK_KINDS = {
+    "agency": {"agency"},
     # "多少" alone may ask for any amount; a count with its measure word ("幾家") is checked by unit.
     "count": {"count", "people_times", "range", "money", "percent", "duration", "multiple", "speed"},
     "money": {"money"},
@@ -373,6 +374,8 @@ _COUNTS = {"count", "people_times", "range"}
 
 
 def _type_ok(sentence: Sentence, query: Query) -> bool:
+    if query.ask == "agency":
+        return True  # every passage has its responsible agencies
     if not query.ask:
         return bool(sentence.figures)
     kinds = _COUNTS if query.unit == "個" else ASK_KINDS.get(query.ask, set())  # "多少個" is a count

@@ -99,6 +99,7 @@ class Axis:
     lead_agency: str
     path: str
     aliases: list[str]
+    agency_quote: str = ""  # the report's words naming the lead agency
 
 
 @dataclass
@@ -171,7 +172,8 @@ def load_kb(path: Path) -> KnowledgeBase:
 
 
 def _read(con: sqlite3.Connection, path: Path, meta: dict[str, str]) -> KnowledgeBase:
-    axes = {r["axis"]: Axis(r["axis"], r["name"], r["name_en"], r["lead_agency"], r["path"], json.loads(r["aliases"]))
+    axes = {r["axis"]: Axis(r["axis"], r["name"], r["name_en"], r["lead_agency"], r["path"], json.loads(r["aliases"]),
+                            r["agency_quote"])
             for r in con.execute("select * from axes order by axis")}
     nodes = {r["id"]: Node(r["id"], r["path"], r["label"], r["kind"], r["depth"], r["parent_id"], r["axis"],
                            r["title"], r["display_title"], json.loads(r["agencies"]), r["text"])

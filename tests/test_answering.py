@@ -110,3 +110,27 @@ def test_project_question_set_holds(assistant):
     assert report.wrong_rate <= 0.04, report.failures
     assert report.refusal_rate >= 0.90, report.failures
     assert report.greeting_rate == 1.0, report.failures
+
+
+@pytest.mark.parametrize("question, agency", [
+    ("iTaiwan 是哪個機關負責的？", "國發會、通傳會、交通部等"),
+    ("偏鄉寬頻是誰負責的", "通傳會"),
+    ("主軸4的主責機關是誰", "行政院科會辦"),
+    ("營造友善法制環境由哪個機關負責？", "國發會"),
+    ("Which agency leads axis 6?", "科技部"),
+])
+def test_agency_questions_name_the_agency(assistant, question, agency):
+    answer = assistant.ask(question)
+    assert answer.answered and agency in answer.answer
+    assert agency.split("、")[0] in answer.sources[0].agency + answer.sources[0].quote
+
+
+def test_no_reply_needs_the_grounding_fallback(assistant, caplog):
+    """The fallback exists for safety; the composer itself must never state an unquoted number."""
+    rows = load_questions(REPO / "knowledge" / "curated" / "questions.jsonl")
+    if DEV_SET.exists():
+        rows += load_questions(DEV_SET)
+    with caplog.at_level("ERROR", logger="bot.assistant"):
+        for row in rows:
+            assistant.ask(row["q"])
+    assert not [r for r in caplog.records if "ungrounded" in r.getMessage()]

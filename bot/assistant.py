@@ -23,7 +23,7 @@ from intents.pipeline import Understander, Understanding, Vocabulary
 from intents.tokenize import bigrams
 from knowledge.build import KB_FILENAME
 from knowledge.search import ASK_KINDS, SPECIFIC_ENOUGH, FaqHit, FaqIndex, Hit, Query, QueryConcept, SentenceIndex
-from knowledge.stats import StatResult, lookup_budget, lookup_indicator
+from knowledge.stats import INDICATOR_PATH, StatResult, lookup_budget, lookup_indicator
 from knowledge.store import KnowledgeBase, load_kb
 
 from . import compose
@@ -115,6 +115,10 @@ class Assistant:
             return answer
         q = self._query(u)
         hits = self.index.search(q)
+        if not u.entities.indicator and hits:
+            # An indicator described by its definition ("可提供Gbps服務之家戶數佔全部家戶的比例") is
+            # found through the table's footnote that defines it.
+            u.entities.indicator = next(filter(None, (self._indicator_defined_by(h) for h in hits[:3])), None)
         stat, explained = self._stat(u)
         # The table answers unless a passage covers the question better ("…2020年的目標" is in the text).
         if stat is not None and not (hits and hits[0].score > explained):
@@ -228,8 +232,7 @@ class Assistant:
 
     def _specificity(self, u: Understanding) -> float:
         """How much a question names on its own, 1.0 when it is specific enough to search alone."""
-        weight = sum(self.index.concept_weight(QueryConcept(c.typed, c.alternatives, c.named, c.noun))
-                     for c in u.concepts)
+        weight = sum(self.index.concept_weight(_query_concept(c)) for c in u.concepts)
         return min(1.0, weight / SPECIFIC_ENOUGH)
 
     def _remember(self, session: Session, u: Understanding, answer: Answer, *, stat: StatResult | None = None,
@@ -255,8 +258,7 @@ class Assistant:
     # ---------------------------------------------------------------- queries
     def _query(self, u: Understanding) -> Query:
         groups = [[list(self._analyze(alt)) for alt in c.alternatives] for c in u.concepts]
-        concepts = [QueryConcept(c.typed, c.alternatives, c.named, c.noun, scale=0.3 if c.carried else 1.0)
-                    for c in u.concepts]
+        concepts = [_query_concept(c) for c in u.concepts]
         places = [PLACE_EVIDENCE.get(p, (p,)) for p in u.entities.places]
         return Query(groups=groups, concepts=concepts, text=u.text, years=u.entities.years, places=places,
                      ask=u.entities.ask, unit=u.entities.unit, english=u.english, latest=u.entities.latest)
@@ -279,6 +281,15 @@ class Assistant:
             return None, 0.0
         explained = self._explained(u, known)
         return (result, explained) if explained >= STAT_THRESHOLD else (None, 0.0)
+
+    def _indicator_defined_by(self, hit: Hit) -> str | None:
+        node = self.kb.nodes[hit.sentence.node_id]
+        # A footnote holds no figure, so its score is low; how much of the question it covers counts.
+        if node.kind != "note" or not node.path.startswith(INDICATOR_PATH) or hit.coverage < 0.5:
+            return None
+        number = int(re.sub(r"\D", "", node.label) or 0)
+        defined = [i.key for i in self.kb.indicators if i.footnote == number]
+        return defined[0] if len(defined) == 1 else None
 
     def _axis_words(self, axis: int) -> list[str]:
         a = self.kb.axes[axis]
@@ -309,7 +320,7 @@ class Assistant:
                              r"拿到|分到|編|總體指標|指標|表|表格|那張表|總表|數據|"
                              r"budgets?|totals?|overall|axis|axes|pillars?|spend|spent|funds?|funding|compare|most|least|"
                              r"years?|largest|highest|lowest|allocated|size|values?|rates?|amounts?|estimates?|each|"
-                             r"figures?|indicators?|table|big|large|high|how|\d+年?")
+                             r"figures?|indicators?|table|big|large|high|how|第[一二三四1-4]年|\d+年?")
 
     def _explained(self, u: Understanding, known: list[str]) -> float:
         """Share of the question (by concept weight) that a table entity, years and statistics
@@ -317,7 +328,7 @@ class Assistant:
         known_norm = [match_form(k) for k in known if k]
         total = explained = 0.0
         for c in u.concepts:
-            weight = self.index.concept_weight(QueryConcept(c.typed, c.alternatives, c.named, c.noun))
+            weight = self.index.concept_weight(_query_concept(c))
             total += weight
             if (self._STAT_WORDS.fullmatch(c.typed) or c.typed.isdigit()
                     or any(c.typed in k or k in c.typed for k in known_norm)
@@ -460,6 +471,12 @@ class Assistant:
         return answer
 
 
+def _query_concept(c) -> QueryConcept:
+    """An understood concept as retrieval weighs it; words carried over from a previous question weigh less."""
+    return QueryConcept(c.typed, c.alternatives, c.named, c.noun, scale=0.3 if c.carried else 1.0,
+                        dictionary=c.dictionary)
+
+
 def _vocabulary(kb: KnowledgeBase) -> Vocabulary:
     synonyms = [(variant, canonical) for variant, canonical, _ in kb.synonyms]
     agencies = {variant: canonical for variant, canonical, kind in kb.synonyms if kind == "agency"}
@@ -480,7 +497,7 @@ def _vocabulary(kb: KnowledgeBase) -> Vocabulary:
     for node in kb.nodes.values():
         if 2 <= len(node.title) <= 8:
             terms.add(node.title)
-    return Vocabulary(domain_terms=sorted(terms), corpus=[s.text for s in kb.sentences], synonyms=synonyms, english=kb.english, axis_aliases=axis_aliases,
+    return Vocabulary(domain_terms=sorted(terms), recurring_terms=sorted(_recurring_terms(s.text for s in kb.sentences)), corpus=[s.text for s in kb.sentences], synonyms=synonyms, english=kb.english, axis_aliases=axis_aliases,
                       indicator_aliases=indicator_aliases, agency_names=agencies)
 
 
@@ -492,6 +509,31 @@ def _question_parts(text: str) -> list[str]:
     parts = [p.strip() for p in re.split(r"[?？]|[;；]", text) if p.strip()]
     asked = [p for p in parts if _QUESTION_WORD.search(p)]
     return asked if len(asked) > 1 else [text]
+
+
+def _recurring_terms(sentences, min_count: int = 3) -> set[str]:
+    """Two-to-four character strings the report uses as words (體感, 借問站) although jieba's
+    dictionary may not know them: without them jieba cuts 高雄體感嘉年華 as 高雄體/感. A string
+    counts as a word when it recurs and what stands before and after it varies (溝通平 is always
+    followed by 臺, so it is part of a longer word, not one itself)."""
+    from intents.tokenize import FUNCTION_CHARS
+
+    seen: dict[str, list[set[str]]] = {}
+    counts: dict[str, int] = {}
+    for sentence in sentences:
+        for run in re.findall(r"[\u4e00-\u9fff]{2,}", sentence):
+            padded = f"^{run}$"
+            for n in (2, 3, 4):
+                for i in range(1, len(padded) - n):
+                    gram = padded[i:i + n]
+                    counts[gram] = counts.get(gram, 0) + 1
+                    left, right = seen.setdefault(gram, [set(), set()])
+                    left.add(padded[i - 1])
+                    right.add(padded[i + n])
+    edges = FUNCTION_CHARS + "項家個人處件所位名次年月日之等及或與"
+    return {gram for gram, count in counts.items()
+            if count >= min_count and gram[0] not in edges and gram[-1] not in edges
+            and len(seen[gram][0]) >= 2 and len(seen[gram][1]) >= 2}
 
 
 def _index_terms(words: tuple[str, ...], text: str) -> list[str]:

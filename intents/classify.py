@@ -45,7 +45,7 @@ def smalltalk_intent(text: str) -> str | None:
                 _HELP_RE.search(text) and re.search(r"機器人|小幫手|你|bot|this|you", text))):
             return "help"
         # "謝啦，資料很清楚": thanks with a remark, but no new question.
-        if _THANKS_START.match(text) and len(text) <= 20 and not _QUESTION_MARKERS.search(text):
+        if _THANKS_START.match(text) and len(text) <= 40 and not _QUESTION_MARKERS.search(text):
             return "thanks"
         return None
     if _HELP_RE.search(text):

@@ -73,14 +73,17 @@ def match_form(text: str) -> str:
 
 
 def traditional(text: str, keep: frozenset[str] = frozenset()) -> str:
-    """Simplified → Traditional, leaving alone characters in `keep` (the report's own characters):
-    村里 stays 村里 although 里 is also the Simplified form of 裡."""
+    """Simplified → Traditional for text written in Simplified characters. Text with none
+    (Traditional as the report writes it) is left alone: 村里 stays 村里 although 里 is also the
+    Simplified form of 裡. `keep` is the set of characters the report itself uses."""
     if not re.search(f"[{_CJK}]", text):
         return text
     converted = to_traditional(text)
-    if not keep or len(converted) != len(text):
-        return converted
-    return "".join(o if o in keep else c for o, c in zip(text, converted))
+    if keep and len(converted) == len(text):
+        simplified_only = any(o != c and o not in keep for o, c in zip(text, converted))
+        if not simplified_only:
+            return text
+    return converted
 
 
 def normalize(text: str, keep: frozenset[str] = frozenset()) -> Normalized:

@@ -37,6 +37,7 @@ class Vocabulary:
     """What the understanding stages know about the domain; drawn from the knowledge base."""
 
     domain_terms: list[str] = field(default_factory=list)  # report terms kept whole by jieba
+    recurring_terms: list[str] = field(default_factory=list)  # the report's own words jieba may lack (體感)
     corpus: list[str] = field(default_factory=list)  # the report's sentences: their words are the typo vocabulary
     synonyms: list[tuple[str, str]] = field(default_factory=list)  # (variant, canonical report term)
     english: dict[str, list[str]] = field(default_factory=dict)  # english phrase → report terms
@@ -54,6 +55,7 @@ class Concept:
     named: bool = False  # an English proper name or acronym ("Estonia", "e-Residency", "GDP")
     noun: bool = False  # a Chinese noun: when the report lacks it, the question is about something else
     carried: bool = False  # taken over from the previous question of a follow-up
+    dictionary: bool = True  # a word jieba's dictionary knows (not a fragment its HMM guessed)
 
 
 @dataclass
@@ -80,7 +82,8 @@ class Understander:
     def __init__(self, vocabulary: Vocabulary):
         self.vocabulary = vocabulary
         self.report_chars = frozenset(ch for sentence in vocabulary.corpus for ch in sentence)
-        self.tokenizer = Tokenizer(vocabulary.domain_terms + [c for _, c in vocabulary.synonyms])
+        self.tokenizer = Tokenizer(vocabulary.domain_terms + [c for _, c in vocabulary.synonyms],
+                                   vocabulary.recurring_terms)
         # The typo vocabulary: the report's words, and pairs of adjacent words up to four
         # characters (jieba cuts 涵蓋率 as 涵蓋/率, but people type it as one word).
         report_words: set[str] = set()
@@ -199,7 +202,8 @@ class Understander:
                         and word not in named and word not in self.short_report_words):
                     continue  # "it", "vs": too short to carry meaning, unless the report uses it (TB, AI, PV)
             concepts.append(Concept(word, _dedupe(alternatives), named=word in named,
-                                    noun=self.tokenizer.is_noun(word)))
+                                    noun=self.tokenizer.is_noun(word),
+                                    dictionary=word.isascii() or bool(self.tokenizer.word_frequency(word))))
         # Expansions from multi-word phrases not tied to a single token ("ministry of labor").
         for typed, terms in by_typed.items():
             if typed in covered or any(typed == c.typed for c in concepts):

@@ -47,6 +47,10 @@ STOPWORDS = frozenset(
 )
 
 
+# Characters that carry grammar, not topic, at the edge of a word jieba could not find.
+FUNCTION_CHARS = "是只各都也就還跟和與及了的在有被把給讓對向從於為而且又再才便即則卻所若但並要會能可將已曾正很更最太呢嗎吧啊這那個"
+
+
 @dataclass(frozen=True)
 class Tokens:
     words: tuple[str, ...]  # jieba words (Traditional), stopwords and punctuation removed
@@ -57,7 +61,8 @@ class Tokens:
 class Tokenizer:
     """jieba with the knowledge base's domain dictionary; one instance per process."""
 
-    def __init__(self, domain_terms: Iterable[str] = ()):
+    def __init__(self, domain_terms: Iterable[str] = (), report_words: Iterable[str] = ()):
+        self._domain: set[str] = set()
         dictionary, tags = trimmed_dictionary()
         self._jieba = jieba.Tokenizer(dictionary=str(dictionary))
         self._jieba.initialize()
@@ -70,6 +75,12 @@ class Tokenizer:
             if len(term) >= 2 and _IS_CJK.search(term) and not re.search(r"[a-z0-9\s]", term):
                 # High frequency so a report term wins over the default dictionary's cuts.
                 self._jieba.add_word(to_simplified(term), freq=200000)
+                self._domain.add(term)
+        for word in report_words:
+            # A low frequency: these fill gaps in jieba's dictionary but never beat its own words.
+            simplified = to_simplified(word)
+            if not self._jieba.FREQ.get(simplified):
+                self._jieba.add_word(simplified, freq=50)
 
     def is_noun(self, word: str) -> bool:
         """Whether jieba's dictionary tags the word as a noun (unknown words count as nouns)."""
@@ -112,8 +123,15 @@ class Tokenizer:
 
     def tokens(self, text: str, simplified: str | None = None) -> Tokens:
         words = self.cut(text, simplified)
-        content = tuple(w for w in words if _WORDISH.search(w) and w not in STOPWORDS)
-        return Tokens(words=content, bigrams=tuple(bigrams(text)), all_words=tuple(words))
+        content = []
+        for word in words:
+            if _IS_CJK.search(word) and len(word) > 1 and word not in self._domain and not self.word_frequency(word):
+                # jieba's guess for unknown text often glues a function character to a word
+                # (各是, 只編, 是從): keep only what is left without them.
+                word = word.strip(FUNCTION_CHARS)
+            if word and _WORDISH.search(word) and word not in STOPWORDS:
+                content.append(word)
+        return Tokens(words=tuple(content), bigrams=tuple(bigrams(text)), all_words=tuple(words))
 
 
 def bigrams(text: str) -> list[str]:

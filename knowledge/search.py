@@ -42,6 +42,7 @@ class QueryConcept:
     named: bool = False
     noun: bool = False
     scale: float = 1.0  # < 1 for words carried over from the previous question of a follow-up
+    dictionary: bool = True  # a dictionary word, not a fragment the segmenter guessed
 
 
 @dataclass
@@ -210,8 +211,10 @@ class SentenceIndex:
             weight = self.max_idf  # a proper name or acronym the report never mentions
         elif concept.typed.isascii():
             weight = 1.2  # an English word without a translation: may well be filler
-        elif concept.noun:
+        elif concept.noun and concept.dictionary:
             weight = self.max_idf  # a thing the report never names: likely about something else
+        elif concept.noun:
+            weight = 2.0  # a fragment the segmenter guessed (格串, 數佔): weak evidence either way
         else:
             weight = 1.0  # a verb or adverb in everyday wording (拿到, 登入)
         return weight
@@ -305,7 +308,7 @@ _IN_SENTENCE, _IN_TITLE, _IN_CONTEXT, _IN_NODE, _NOWHERE = range(5)
 _CLAUSE_END = re.compile(r"[，；：。;]|,(?!\d)")  # not the comma inside 9,735
 SPECIFIC_ENOUGH = 4.0  # total concept weight of a question specific enough to trust full coverage
 # Measure words people use for one another: "多少人次" is answered by "4.46億人".
-_UNIT_FAMILIES = [{"人", "人次", "名", "位"}, {"個", "處", "座", "點", "站"}, {"家", "間"}, {"件", "案"},
+_UNIT_FAMILIES = [{"人", "人次", "名", "位"}, {"個", "處", "座", "點", "站"}, {"家", "間"}, {"件", "案"}, {"所", "校"},
                   {"次", "場", "梯次", "班次"}, {"項", "種", "類", "款"}]
 
 

@@ -497,7 +497,7 @@ def _vocabulary(kb: KnowledgeBase) -> Vocabulary:
     for node in kb.nodes.values():
         if 2 <= len(node.title) <= 8:
             terms.add(node.title)
-    return Vocabulary(domain_terms=sorted(terms), recurring_terms=sorted(_recurring_terms(s.text for s in kb.sentences)), corpus=[s.text for s in kb.sentences], synonyms=synonyms, english=kb.english, axis_aliases=axis_aliases,
+    return Vocabulary(domain_terms=sorted(terms), recurring_terms=kb.report_terms, corpus=[s.text for s in kb.sentences], synonyms=synonyms, english=kb.english, axis_aliases=axis_aliases,
                       indicator_aliases=indicator_aliases, agency_names=agencies)
 
 
@@ -509,31 +509,6 @@ def _question_parts(text: str) -> list[str]:
     parts = [p.strip() for p in re.split(r"[?？]|[;；]", text) if p.strip()]
     asked = [p for p in parts if _QUESTION_WORD.search(p)]
     return asked if len(asked) > 1 else [text]
-
-
-def _recurring_terms(sentences, min_count: int = 3) -> set[str]:
-    """Two-to-four character strings the report uses as words (體感, 借問站) although jieba's
-    dictionary may not know them: without them jieba cuts 高雄體感嘉年華 as 高雄體/感. A string
-    counts as a word when it recurs and what stands before and after it varies (溝通平 is always
-    followed by 臺, so it is part of a longer word, not one itself)."""
-    from intents.tokenize import FUNCTION_CHARS
-
-    seen: dict[str, list[set[str]]] = {}
-    counts: dict[str, int] = {}
-    for sentence in sentences:
-        for run in re.findall(r"[\u4e00-\u9fff]{2,}", sentence):
-            padded = f"^{run}$"
-            for n in (2, 3, 4):
-                for i in range(1, len(padded) - n):
-                    gram = padded[i:i + n]
-                    counts[gram] = counts.get(gram, 0) + 1
-                    left, right = seen.setdefault(gram, [set(), set()])
-                    left.add(padded[i - 1])
-                    right.add(padded[i + n])
-    edges = FUNCTION_CHARS + "項家個人處件所位名次年月日之等及或與"
-    return {gram for gram, count in counts.items()
-            if count >= min_count and gram[0] not in edges and gram[-1] not in edges
-            and len(seen[gram][0]) >= 2 and len(seen[gram][1]) >= 2}
 
 
 def _index_terms(words: tuple[str, ...], text: str) -> list[str]:

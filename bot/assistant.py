@@ -60,6 +60,8 @@ class Assistant:
         self._analyze = analyze
         self.index = SentenceIndex(kb, self._analyze, match_form)
         self.faq = FaqIndex(kb.faq, match_form)
+        # Per instance, so a replaced Assistant (after /reload) is not kept alive by a cache.
+        self._suggestion_pool = functools.lru_cache(maxsize=4096)(self._build_suggestion_pool)
         self._faq_by_node: dict[int, list] = {}
         for entry in kb.faq:
             self._faq_by_node.setdefault(entry.node_id, []).append(entry)
@@ -419,22 +421,30 @@ class Assistant:
     # ------------------------------------------------------------ suggestions
     def _suggestions(self, node_id: int, exclude: str = "", n: int = 3) -> list[str]:
         """Follow-up questions from the FAQ: same passage first, then its parent, then its axis."""
-        node = self.kb.nodes[node_id]
+        exclude_norm = match_form(exclude)
         out: list[str] = []
+        for question, norm in self._suggestion_pool(node_id):
+            if question not in out and fuzz.ratio(norm, exclude_norm) < 85:
+                out.append(question)
+                if len(out) == n:
+                    break
+        return out
+
+    def _build_suggestion_pool(self, node_id: int) -> tuple[tuple[str, str], ...]:
+        """FAQ questions near a passage, with their normalised form (cached per instance)."""
+        node = self.kb.nodes[node_id]
         pools = [self._faq_by_node.get(node_id, [])]
         if node.parent_id:
             pools.append([e for nid, es in self._faq_by_node.items() if self.kb.nodes[nid].parent_id == node.parent_id
                           for e in es])
             pools.append(self._faq_by_node.get(node.parent_id, []))
         pools.append([e for e in self.kb.faq if e.axis == node.axis])
-        exclude_norm = match_form(exclude)
+        seen: dict[str, str] = {}
         for pool in pools:
             for entry in pool:
-                if entry.question not in out and fuzz.ratio(match_form(entry.question), exclude_norm) < 85:
-                    out.append(entry.question)
-                if len(out) == n:
-                    return out
-        return out
+                if entry.question not in seen and len(seen) < 12:
+                    seen[entry.question] = match_form(entry.question)
+        return tuple(seen.items())
 
     def _stat_suggestions(self, stat: StatResult) -> list[str]:
         years = self.kb.years

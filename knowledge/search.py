@@ -129,14 +129,18 @@ class SentenceIndex:
                 for doc, tf in postings]
         # Which sentences hold each character, to count a word's sentences without scanning all.
         self._by_char: dict[str, set[int]] = defaultdict(set)
-        for i, (a, b, c) in enumerate(zip(self.text, self.context, self.title)):
+        self._by_char_all: dict[str, set[int]] = defaultdict(set)  # also the node's other sentences
+        for i, (a, b, c, d) in enumerate(zip(self.text, self.context, self.title, self.node_text)):
             for ch in set(a) | set(b) | set(c):
                 self._by_char[ch].add(i)
+            for ch in set(d):
+                self._by_char_all[ch].add(i)
+        for ch, docs in self._by_char.items():
+            self._by_char_all[ch] |= docs
         n = len(self.sentences)
         self.idf = {t: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in self.postings.items()}
         self.max_idf = math.log(1 + (n - 0.5) / 1.5)
         self._df_cache: dict[str, int] = {}
-        self._where_cache: dict[tuple[int, tuple[str, ...]], int] = {}
 
     def _ancestors(self, node_id: int) -> list:
         chain = []
@@ -156,21 +160,24 @@ class SentenceIndex:
                                        or text in self.context[i])
         return self._df_cache[text]
 
-    def _where(self, doc: int, alternatives: list[str]) -> int:
-        """The closest part of a passage where any spelling of a concept occurs (cached)."""
-        key = (doc, tuple(alternatives))
-        found = self._where_cache.get(key)
-        if found is None:
-            found = _NOWHERE
-            for level, text in ((_IN_SENTENCE, self.text[doc]), (_IN_TITLE, self.title[doc]),
-                                (_IN_CONTEXT, self.context[doc]), (_IN_NODE, self.node_text[doc])):
-                if any(alt in text for alt in alternatives):
-                    found = level
-                    break
-            if len(self._where_cache) > 200_000:
-                self._where_cache.clear()
-            self._where_cache[key] = found
-        return found
+    def _levels(self, alternatives: list[str], docs: set[int]) -> dict[int, int]:
+        """For each of `docs` holding a spelling of a concept, the closest part where it occurs
+        (sentence, own title, context, node). Only passages holding every character are read."""
+        levels: dict[int, int] = {}
+        for alt in alternatives:
+            if not alt:
+                continue
+            possible = docs.intersection(*(self._by_char_all.get(ch, _EMPTY) for ch in set(alt)))
+            for doc in possible:
+                best = levels.get(doc, _NOWHERE)
+                for level, text in ((_IN_SENTENCE, self.text[doc]), (_IN_TITLE, self.title[doc]),
+                                    (_IN_CONTEXT, self.context[doc]), (_IN_NODE, self.node_text[doc])):
+                    if level >= best:
+                        break
+                    if alt in text:
+                        levels[doc] = best = level
+                        break
+        return levels
 
     def bm25(self, groups: list[list[list[str]]], limit: int = 25) -> list[tuple[int, float]]:
         """BM25 where each concept counts once, by its best-matching spelling: the typed word,
@@ -230,6 +237,8 @@ class SentenceIndex:
         # about: a passage without them is about something else.
         required = [c.named or (c.typed.isascii() and len(c.typed) >= 2 and any(ch.isalpha() for ch in c.typed)
                                 and bool(self.document_frequency(c.typed))) for c in query.concepts]
+        docs = {doc for doc, _ in candidates}
+        levels = [self._levels(c.alternatives, docs) for c in query.concepts]
         hits = []
         for doc, raw in candidates:
             sentence = self.sentences[doc]
@@ -238,8 +247,8 @@ class SentenceIndex:
             missing = []
             in_own, in_title = [], []
             lacks_required = False
-            for (concept, weight), is_required in zip(weights, required):
-                where = self._where(doc, concept.alternatives)
+            for (concept, weight), is_required, found in zip(weights, required, levels):
+                where = found.get(doc, _NOWHERE)
                 if where == _IN_SENTENCE:
                     covered += weight
                     in_own.append((concept, weight))
@@ -305,6 +314,7 @@ class SentenceIndex:
 
 
 _IN_SENTENCE, _IN_TITLE, _IN_CONTEXT, _IN_NODE, _NOWHERE = range(5)
+_EMPTY: frozenset[int] = frozenset()
 _CLAUSE_END = re.compile(r"[，；：。;]|,(?!\d)")  # not the comma inside 9,735
 SPECIFIC_ENOUGH = 4.0  # total concept weight of a question specific enough to trust full coverage
 # Measure words people use for one another: "多少人次" is answered by "4.46億人".

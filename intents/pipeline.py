@@ -190,7 +190,9 @@ class Understander:
                 continue  # places are constraints and "幾項", "多少人" the kind of answer, not topic words
             alternatives = [word]
             for typed, terms in by_typed.items():
-                if word in typed or typed in word:
+                # Latin words match whole words of a phrase ("up" is not in "startups").
+                related = (word == typed or word in typed.split()) if word.isascii() else (word in typed or typed in word)
+                if related:
                     alternatives += terms
                     covered.add(typed)
             if word.isascii():

@@ -235,8 +235,10 @@ class SentenceIndex:
         total_weight = sum(w for _, w in weights) or 1.0
         # Acronyms and Latin names the report uses (5G, MyData, TWCC) are what the question is
         # about: a passage without them is about something else.
+        # (An English word with a dictionary translation — "conference" — is wording, not a name.)
         required = [c.named or (c.typed.isascii() and len(c.typed) >= 2 and any(ch.isalpha() for ch in c.typed)
-                                and bool(self.document_frequency(c.typed))) for c in query.concepts]
+                                and len(c.alternatives) == 1 and bool(self.document_frequency(c.typed)))
+                    for c in query.concepts]
         docs = {doc for doc, _ in candidates}
         levels = [self._levels(c.alternatives, docs) for c in query.concepts]
         hits = []

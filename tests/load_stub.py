@@ -11,6 +11,7 @@
   seconds, as Telegram sends it. `flood_rejections` counts the 429s given.
 - **Hand-out times**: `handed_out[update_id]` is when getUpdates first returned the update (the
   moment the bot got it), for latency measured from there to the reply's arrival.
+- **Fault counts**: `faults[(method, kind)]` counts the injected faults by kind ("429", "502", "slow", …).
 - **Cheap counting**: every accepted sendMessage is appended to `replies` as a `Reply` as it
   arrives, and `await wait_replies(n)` returns when `n` have arrived. (`BotAPIStub.wait_for`
   rescans every call on every call, which is quadratic at thousands of messages.)
@@ -22,8 +23,10 @@ Helpers for an `Application` built against it: `throttle_off` (the raw-pipeline 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +41,8 @@ CHAT_RATE = 1.0
 CHAT_BURST = 3  # "we may allow short bursts that go over this limit"
 
 FLOOD_COUNTED = ("sendMessage", "sendPhoto", "sendDocument", "editMessageText")
+
+_slow_fault: contextvars.ContextVar[bool] = contextvars.ContextVar("slow_fault", default=False)
 
 
 class TokenBucket:
@@ -61,6 +66,7 @@ class Reply:
     text: str  # the visible text as Telegram would show it
     at: float  # time.monotonic() when the stand-in accepted it
     reply_to: int | None  # message id it replies to, if any
+    late: bool = False  # answered only after an injected "slow" delay (the bot may have given up on it)
 
 
 class LoadStub(BotAPIStub):
@@ -77,6 +83,7 @@ class LoadStub(BotAPIStub):
         self.handed_out: dict[int, float] = {}
         self.replies: list[Reply] = []
         self._reply_waiters: list[tuple[int, asyncio.Future]] = []
+        self.faults: Counter[tuple[str, str]] = Counter()
 
     # ------------------------------------------------------------------ flood limits
     def forced_seconds(self, messages: int, chats: int) -> float:
@@ -104,7 +111,8 @@ class LoadStub(BotAPIStub):
         self._flood_check(params)
         message = super()._api_sendMessage(params, files)
         reply_to = (message.get("reply_to_message") or {}).get("message_id")
-        self.replies.append(Reply(message["chat"]["id"], message.get("text", ""), time.monotonic(), reply_to))
+        self.replies.append(Reply(message["chat"]["id"], message.get("text", ""), time.monotonic(), reply_to,
+                                  late=_slow_fault.get()))
         self._wake_reply_waiters()
         return message
 
@@ -119,6 +127,15 @@ class LoadStub(BotAPIStub):
     def _api_editMessageText(self, params: dict, files: dict) -> dict:
         self._flood_check(params)
         return super()._api_editMessageText(params, files)
+
+    async def _fault(self, rule, request) -> None:
+        state = self.rng.getstate()  # peek at the kind the stand-in is about to pick, then let it pick it
+        kind = self.rng.choice(rule.kinds)
+        self.rng.setstate(state)
+        self.faults[(request.match_info["method"], kind)] += 1
+        if kind == "slow":
+            _slow_fault.set(True)  # this request's own context: the handler that answers it sees it
+        await super()._fault(rule, request)
 
     # ------------------------------------------------------------------ hand-out times
     async def _api_getUpdates(self, params: dict, files: dict, transport=None) -> list[dict]:

@@ -129,7 +129,7 @@ class Assistant:
             return answer
         parts = _question_parts(u.text)
         if len(parts) > 1:
-            answer = self._multi_part(query, u, parts, hits)
+            answer = self._multi_part(query, u, q, parts, hits)
             self._remember(session, u, answer, hit=hits[0] if hits else None)
             return answer
         faq_hits = self.faq.match(u.corrected or u.text)
@@ -139,10 +139,10 @@ class Assistant:
         self._remember(session, u, answer, hit=hits[0] if hits else None)
         return answer
 
-    def _multi_part(self, query: str, u: Understanding, parts: list[str], hits: list[Hit]) -> Answer:
+    def _multi_part(self, query: str, u: Understanding, q: Query, parts: list[str], hits: list[Hit]) -> Answer:
         """"原本要幾天？現在縮到幾天？": each part gets the passage that answers it, with the earlier
         parts as context; one reply states them in order. (FAQ entries answer single questions.)"""
-        first = self._best_of(query, u, self._query(u), hits, [])
+        first = self._best_of(query, u, q, hits, [])
         if not first.answered:
             return first
         used = {s.section + s.quote for s in first.sources}
@@ -150,10 +150,11 @@ class Assistant:
         for part in parts[1:]:
             pu = self._carry(previous, self.understander.understand(part))
             previous = f"{previous} {part}"
-            phits = self.index.search(self._query(pu))
+            pq = self._query(pu)
+            phits = self.index.search(pq)
             if not phits or phits[0].sentence.text in "".join(s.quote for s in first.sources):
                 continue  # the passage already given answers this part too
-            extra = self._best_of(query, pu, self._query(pu), phits, [])
+            extra = self._best_of(query, pu, pq, phits, [])
             if extra.answered and not {s.section + s.quote for s in extra.sources} <= used:
                 body = extra.answer.removeprefix("According to the report: ")
                 first.answer = compose._fit(f"{first.answer}{' ' if u.english else ''}{body}")

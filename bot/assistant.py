@@ -40,7 +40,7 @@ CLARIFY_THRESHOLD = 0.40  # between the two: "did you mean …?"
 ENGLISH_ANSWER_THRESHOLD = 0.40
 ENGLISH_CLARIFY_THRESHOLD = 0.28
 FAQ_DIRECT = 0.90  # a FAQ phrasing this close is the question
-FAQ_AGREE = 0.75  # a FAQ this close wins when retrieval lands in the same node
+FAQ_AGREE = 0.85  # a FAQ this close wins when retrieval lands in the same node
 STAT_THRESHOLD = 0.6  # share of a question a table must explain to answer from the table
 
 SCOPE_PATH = "伍、"
@@ -173,8 +173,9 @@ class Assistant:
             return self._faq_answer(query, u, faq)
         if best is None:
             return self._out_of_scope(query, u)
+        # A year the report does not cover ("2021年…") must be in the answering sentence itself.
         years_out = [y for y in u.entities.years if not REPORT_FIRST_YEAR - 1 <= y <= REPORT_LAST_YEAR]
-        if not best.places_ok or (years_out and not best.years_ok):
+        if not best.places_ok or any(str(y) not in best.sentence.text for y in years_out):
             return self._out_of_scope(query, u, hit=best)
         answer_at, clarify_at = ((ENGLISH_ANSWER_THRESHOLD, ENGLISH_CLARIFY_THRESHOLD) if u.english
                                  else (ANSWER_THRESHOLD, CLARIFY_THRESHOLD))

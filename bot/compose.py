@@ -81,8 +81,12 @@ def fact_body(kb: KnowledgeBase, hit: Hit, match: callable, concepts: list, year
         lead = body if len(body) <= 60 or len(clauses) < 3 else clauses[0] + "…" + clauses[-1]
         body = lead.rstrip("。：:，,") + "：" + "；".join(text for text, _ in listed) + "。"
         sources += [src for _, src in listed]
-    if "agency" in ask_kinds and node.agencies:
-        body = _fit(body, MAX_ANSWER_CHARS - 40) + f"（負責機關：{'、'.join(node.agencies)}）"
+    if "agency" in ask_kinds:
+        # "哪一個分組負責…": the answer is who, so name the passage's own heading and its agencies.
+        if node.title and node.title not in body:
+            body = f"{node.title}：{body}"
+        if node.agencies:
+            body = _fit(body, MAX_ANSWER_CHARS - 40) + f"（負責機關：{'、'.join(node.agencies)}）"
     return _fit(body), sources
 
 

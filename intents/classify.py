@@ -9,7 +9,7 @@ import re
 
 INTENTS = ("greeting", "thanks", "help", "fact", "faq", "stat", "clarify", "out_of_scope")
 
-_GREETING = (r"你好|您好|妳好|哈囉|哈啰|哈嘍|嗨|嗨嗨|安安|早安|午安|晚安|早上好|中午好|下午好|晚上好|早|大家好|"
+_GREETING = (r"掰掰|拜拜|再見|再会|再會|下次見|下次再問|下次再聊|先這樣|bye|goodbye|see you|你好|您好|妳好|哈囉|哈啰|哈嘍|嗨|嗨嗨|安安|早安|午安|晚安|早上好|中午好|下午好|晚上好|早|大家好|"
              r"打擾了|打擾一下|打擾|不好意思|在嗎|在不在|有人嗎|有人在嗎|hello|hi|hey|hiya|yo|good morning|"
              r"good afternoon|good evening|greetings|howdy|你好嗎|你好呀|你好啊")
 _THANKS = (r"謝謝|謝謝你|謝謝您|謝啦|謝了|多謝|感謝|感謝你|感謝您|感謝幫忙|謝謝幫忙|謝謝你的幫忙|感恩|辛苦了|3q|thx|thanks|"

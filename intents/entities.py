@@ -61,12 +61,13 @@ _ZH_PLACE = re.compile("|".join(re.escape(k) for k in sorted(PLACES, key=len, re
 
 # What kind of figure the question asks for, from its question words.
 # "哪個機關負責…": the answer is an agency, not a figure.
-AGENCY_ASK = re.compile(r"(?:哪|什麼|那)一?(?:個|些)?(?:機關|單位|部會|部門|機構)|負責|主責|主辦|承辦|主導|誰(?:在)?(?:做|辦|推動)|"
-                        r"which (?:agency|agencies|ministry|department|body|office)|who (?:is|was) (?:responsible|in charge)|"
+AGENCY_ASK = re.compile(r"(?:哪|什麼|那)一?(?:個|些)?(?:機關|單位|部會|部門|機構|分組|小組)|負責|主責|主辦|承辦|主導|誰(?:在)?(?:做|辦|推動)|"
+                        r"which (?:agency|agencies|ministry|department|body|office|(?:task )?group)|"
+                        r"who (?:is|was) (?:responsible|in charge)|"
                         r"who (?:runs|ran|leads|led|handles|handled)|responsible for|in charge of")
 # Words of such a question that name the asking, not the topic.
-AGENCY_ASK_WORDS = frozenset("機關 單位 部會 部門 機構 負責 主責 主辦 承辦 主導 推動 誰 agency agencies ministry department "
-                             "body office responsible charge runs ran leads led handles handled".split())
+AGENCY_ASK_WORDS = frozenset("機關 單位 部會 部門 機構 分組 小組 負責 主責 主辦 承辦 主導 推動 誰 agency agencies ministry department "
+                             "body office group task responsible charge runs ran leads led handles handled".split())
 
 ASK_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("agency", AGENCY_ASK),
@@ -76,9 +77,9 @@ ASK_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("percent", re.compile(r"百分之|百分比|%|比例|比率|幾成|\w率|percent|percentage|\brate\b|share|proportion")),
     ("money", re.compile(r"多少錢|金額|預算|經費|投資|多少億|多少萬|幾億|花了|營收|商機|交易額|產值|補助款|budget|cost|money|"
                          r"fund|invest|revenue|dollars|nt\$|spend|spent")),
-    ("speed", re.compile(r"網速|速度|頻寬|速率|mbps|gbps|bandwidth|speed")),
     ("duration", re.compile(r"多久|多長時間|多少時間|(?:幾|多少)\s*個?\s*(?:分鐘|秒|小時|鐘頭|天|月|星期|禮拜)|"
                             r"how long|minutes?\b|hours?\b|seconds?\b|days\b")),
+    ("speed", re.compile(r"網速|速度|頻寬|速率|mbps|gbps|bandwidth|speed")),
     ("count", re.compile(r"多少|幾|多大|多高|多長|how many|number of|how much|how big|how large")),
 ]
 

@@ -17,11 +17,12 @@ from .normalize import Normalized, match_form, normalize, to_simplified
 from .tokenize import STOPWORDS, Tokenizer, Tokens, is_cjk
 from .typos import Correction, TypoCorrector
 
+RARE_WORD = 1000  # jieba dictionary frequency below which a word is specific rather than everyday
 _MONTHS = {m: i for i, m in enumerate("january february march april may june july august september october "
                                       "november december".split(), 1)}
 _MONTHS.update({m[:3]: i for m, i in list(_MONTHS.items())})
 _MONTHS.pop("may", None)  # "may" is far more often the verb
-_ASKING = re.compile(r"(?:幾|多少)[\u4e00-\u9fff]?")
+_ASKING = re.compile(r"第?(?:幾|多少)[\u4e00-\u9fff]?")
 # Question words and particles are never typos of report terms (多大 is not 多達).
 _QUESTION_CHARS = re.compile(r"[幾多少什麼哪誰嗎呢吧了的是有]")
 _EN_WORD = re.compile(r"[a-z][a-z0-9+\-']*[a-z0-9+]|[a-z]")
@@ -203,8 +204,10 @@ class Understander:
                 if (len(word) <= 2 and word not in by_typed and not re.search(r"\d", word) and len(alternatives) == 1
                         and word not in named and word not in self.short_report_words):
                     continue  # "it", "vs": too short to carry meaning, unless the report uses it (TB, AI, PV)
-            concepts.append(Concept(word, _dedupe(alternatives), named=word in named,
-                                    noun=self.tokenizer.is_noun(word),
+            # A rare verb names its topic like a noun does (造價, 得獎); a common one (開始, 拿到) does not.
+            noun = self.tokenizer.is_noun(word) or (
+                not word.isascii() and len(word) > 1 and 0 < self.tokenizer.word_frequency(word) < RARE_WORD)
+            concepts.append(Concept(word, _dedupe(alternatives), named=word in named, noun=noun,
                                     dictionary=word.isascii() or bool(self.tokenizer.word_frequency(word))))
         # Expansions from multi-word phrases not tied to a single token ("ministry of labor").
         for typed, terms in by_typed.items():

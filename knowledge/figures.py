@@ -56,7 +56,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("date", re.compile(r"(?<![\d,.])(?P<m>1[0-2]|0?[1-9])\s*月\s*(?P<d>[12]\d|3[01]|0?[1-9])\s*日")),
     ("date", re.compile(r"(?<![\d,.])(?P<roc>1[01]\d)\s*(?:學)?年(?:度)?(?!\d)")),
     # Ranks: 第11名, 全球第20名, 第3大; bare "12名" only beside 排名.
-    ("rank", re.compile(rf"第\s*(?P<n>{NUM})\s*(?P<u>名|大|屆|次|階段)")),
+    ("rank", re.compile(rf"第\s*(?P<n>{NUM})\s*(?P<u>名|大|屆|次|階段|條|款)")),
     ("rank", re.compile(r"第(?P<cn>[一二三四五六七八九十]{1,2})(?P<u>名)?(?![次屆階部章條款項個套座齣張台批線])")),
     # Ranges: 20至30分鐘, 5-8分鐘, 2,500小時至4,500小時, 10至20秒.
     (

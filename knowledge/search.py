@@ -93,7 +93,7 @@ class SentenceIndex:
         self.sentences = [s for s in kb.sentences if kb.nodes[s.node_id].kind not in ("table",)]
         self.text: list[str] = []  # normalised sentence
         self.context: list[str] = []  # normalised ancestors' titles, agencies and the previous sentence
-        self.title: list[str] = []  # normalised title of the sentence's own outline node
+        self.title: list[str] = []  # normalised title of the sentence's own node (and the sentence it continues)
         self.node_text: list[str] = []
         # Per sentence: its clauses, normalised, with the kinds and units of the figures in each.
         self.clauses: list[list[tuple[str, set[str], set[str]]]] = []
@@ -103,12 +103,18 @@ class SentenceIndex:
             node = kb.nodes[s.node_id]
             chain = self._ancestors(node.id)
             titles = " ".join(n.display_title for n in chain[:-1] if n.display_title)
-            self.title.append(normalize(node.display_title))
             siblings = kb.node_sentences(node.id)
             prev = siblings[s.ord - 1].text if s.ord > 0 else ""
             own = normalize(s.text)
-            context = normalize(" ".join([titles, " ".join(node.agencies), prev]))
-            own_title = self.title[-1]
+            if prev and _CONTINUATION.match(s.text):
+                # "透過計畫之推動，由…逐年提升至…" continues its previous sentence, which names its
+                # subject: that sentence speaks for it like a title does.
+                own_title = normalize(f"{node.display_title} {prev}")
+                context = normalize(" ".join([titles, " ".join(node.agencies)]))
+            else:
+                own_title = normalize(node.display_title)
+                context = normalize(" ".join([titles, " ".join(node.agencies), prev]))
+            self.title.append(own_title)
             self.text.append(own)
             self.context.append(context)
             self.node_text.append(normalize(" ".join(x.text for x in siblings)))
@@ -296,6 +302,8 @@ class SentenceIndex:
                 score *= 0.6
             elif query.years and not all(str(y) in own for y in query.years):
                 score *= 0.75  # the year is only in the passage's context
+            elif query.years and query.ask and not _year_beside_figure(clauses, query):
+                score *= 0.85  # "2019年度是多少": the year should stand next to the figure
             if not places_ok:
                 score *= 0.5
             if lacks_required:
@@ -316,6 +324,9 @@ class SentenceIndex:
 
 
 _IN_SENTENCE, _IN_TITLE, _IN_CONTEXT, _IN_NODE, _NOWHERE = range(5)
+# Openings of a sentence that carries on from the one before it.
+_CONTINUATION = re.compile(r"(透過|藉由|經由|此外|另外|另|其中|並|同時|目前|亦|也|且|而|因此|因而|使|讓|該|此|這|上開|前述|"
+                           r"已|將|可|更|再|又|自|迄|截至)")
 _EMPTY: frozenset[int] = frozenset()
 _CLAUSE_END = re.compile(r"[，；：。;]|,(?!\d)")  # not the comma inside 9,735
 SPECIFIC_ENOUGH = 4.0  # total concept weight of a question specific enough to trust full coverage
@@ -378,6 +389,12 @@ def _abbreviates(word: str, text: str) -> bool:
             return True
         start = text.find(word[0], start + 1)
     return False
+
+
+def _year_beside_figure(clauses: list[tuple[str, set[str], set[str]]], query: Query) -> bool:
+    wanted = ASK_KINDS.get(query.ask or "", set()) - {"date"}
+    return any(any(str(y) in text for y in query.years) and (kinds & wanted or not wanted)
+               for text, kinds, _ in clauses)
 
 
 def _latest_year(sentence: Sentence) -> int:

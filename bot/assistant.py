@@ -516,11 +516,14 @@ def _vocabulary(kb: KnowledgeBase) -> Vocabulary:
 _QUESTION_WORD = re.compile(r"多少|幾|哪|什麼|何時|多久|多大|how|what|when|which|where")
 
 
+MAX_PARTS = 3  # a message pasted many times is one question, not a hundred
+
+
 def _question_parts(text: str) -> list[str]:
     """The separate questions in one message ("…原本要幾天？現在縮到幾天？")."""
     parts = [p.strip() for p in re.split(r"[?？]|[;；]", text) if p.strip()]
-    asked = [p for p in parts if _QUESTION_WORD.search(p)]
-    return asked if len(asked) > 1 else [text]
+    asked = _unique([p for p in parts if _QUESTION_WORD.search(p)])
+    return asked[:MAX_PARTS] if len(asked) > 1 else [text]
 
 
 def _index_terms(words: tuple[str, ...], text: str) -> list[str]:

@@ -32,6 +32,7 @@ from .session import SessionStore
 log = logging.getLogger(__name__)
 
 # Update kinds the bot asks Telegram for (also what a webhook should be registered with).
+KNOWN_COMMAND = r"^/(?:start|help|about|stats|chart|export|usage|unanswered|reload)(?:@\w+)?(?:\s|$)"
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
 
 class RetryingRateLimiter(AIORateLimiter):
@@ -167,7 +168,8 @@ def _add_handlers(application: Application) -> None:
         CommandHandler("usage", admin.usage, filters=messages),
         CommandHandler("unanswered", admin.unanswered, filters=messages),
         CommandHandler("reload", admin.reload, filters=new, block=False),  # rebuilds in the background
-        MessageHandler(filters.COMMAND & messages, citizen.unknown_command),
+        # Only commands the bot does not know: an edited /start or /export is not "unknown", just not re-run.
+        MessageHandler(filters.COMMAND & messages & ~filters.Regex(KNOWN_COMMAND), citizen.unknown_command),
         MessageHandler(filters.TEXT & ~filters.COMMAND & messages & addressed, citizen.question),
         MessageHandler(new & addressed & ~filters.TEXT & ~filters.StatusUpdate.ALL, citizen.not_text),
         CallbackQueryHandler(citizen.suggestion_pressed, pattern=r"^q:"),

@@ -37,6 +37,8 @@ from typing import Any, Callable
 
 from aiohttp import web
 
+from intents.normalize import clean_display
+
 from .config import Config
 from .session import Session, SessionStore
 
@@ -235,6 +237,8 @@ async def ask(request: web.Request) -> web.Response:
     except json.JSONDecodeError as exc:
         return json_error(400, f"the body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
                                'send {"q": "your question"}')
+    except RecursionError:
+        return json_error(400, 'the body nests too deeply to be a question; send {"q": "your question"}')
     if not isinstance(data, dict):
         return json_error(400, 'the body must be a JSON object like {"q": "your question"}')
     if "q" not in data:
@@ -245,6 +249,7 @@ async def ask(request: web.Request) -> web.Response:
     if len(question) > MAX_QUESTION_CHARS:
         return json_error(400, f'"q" is {len(question):,} characters; the limit is {MAX_QUESTION_CHARS:,}',
                           limit=MAX_QUESTION_CHARS)
+    question = clean_display(question)[0]  # what is logged: no control characters or lone surrogates
     session_id = data.get("session")
     if session_id is not None:
         if not isinstance(session_id, str):
@@ -423,7 +428,7 @@ class TelegramWebhook:
             return body
         try:
             data = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             return json_error(400, "the update is not valid UTF-8 JSON")
         if not isinstance(data, dict):
             return json_error(400, "the update must be a JSON object")

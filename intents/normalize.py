@@ -22,7 +22,8 @@ MAX_CHARS = 2000  # longer messages are cut; nobody asks a question this long
 _s2t = opencc.OpenCC("s2tw")
 _t2s = opencc.OpenCC("t2s")
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+# Control and formatting characters, and lone surrogates (valid in JSON "\ud800", not in UTF-8).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ud800-\udfff]")
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _SPACES = re.compile(r"\s+")
 _CJK_SPACE = re.compile(rf"(?<=[{_CJK}]) (?=[{_CJK}\d])|(?<=[{_CJK}\d]) (?=[{_CJK}])")

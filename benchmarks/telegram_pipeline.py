@@ -53,7 +53,25 @@ FIRST_USER = 7_000_001
 
 # ---------------------------------------------------------------------------------- child
 def child(bot: str, throttle: bool) -> None:
-    """The bot under test, as `digibot run` starts it (logging, Application, long polling)."""
+    """The bot under test, as `digibot run` starts it (logging, Application, long polling). On exit it
+    writes its garbage collections (generation, start, end on the shared monotonic clock) to
+    $BENCH_GC_FILE, so the parent can tell how much of a run was collector time."""
+    import atexit
+    import gc
+    import json
+
+    collections: list[tuple[int, float, float]] = []
+    started: dict[str, float] = {}
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            started["at"] = time.monotonic()
+        else:
+            collections.append((info["generation"], started.pop("at", time.monotonic()), time.monotonic()))
+
+    gc.callbacks.append(on_gc)
+    if os.environ.get("BENCH_GC_FILE"):
+        atexit.register(lambda: Path(os.environ["BENCH_GC_FILE"]).write_text(json.dumps(collections)))
     from bot.config import Config
     from bot.querylog import QueryLog
     from bot.telegram_app import ALLOWED_UPDATES, build_application
@@ -97,6 +115,9 @@ class Run:
     flood_429: int = 0
     failed_calls: int = 0
     cpu_seconds: float = 0.0  # the bot process's user+system CPU from the first push to the last reply
+    calls: dict[str, int] = field(default_factory=dict)  # Bot API calls the bot made during the run, by method
+    gc_full: int = 0  # full (generation 2) collections in the bot process during the run
+    gc_seconds: float = 0.0  # time spent in garbage collection (all generations) during the run
     latencies_ms: list[float] = field(default_factory=list)
     push_latencies_ms: list[float] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -117,7 +138,7 @@ def process_cpu(pid: int) -> float:
 
 async def start_bot(api: LoadStub, bot: str, throttle: bool, data_dir: Path, log_path: Path):
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": api.token, "TELEGRAM_API_BASE_URL": api.base_url,
-           "DIGIBOT_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+           "DIGIBOT_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1", "BENCH_GC_FILE": str(data_dir / "gc.json")}
     for name in ("DIGIBOT_ADMIN_IDS", "DIGIBOT_OFFICIAL_IDS", "WEBHOOK_URL", "WEBHOOK_SECRET"):
         env.pop(name, None)
     log = open(log_path, "ab")
@@ -137,6 +158,24 @@ async def stop_bot(process) -> None:
         except asyncio.TimeoutError:
             process.kill()
             await process.wait()
+
+
+def account(run: Run, api: LoadStub, data_dir: Path, start: float, end: float) -> None:
+    """Calls by method, and the bot's garbage collections within [start, end] (from its $BENCH_GC_FILE)."""
+    import json
+
+    counts: dict[str, int] = defaultdict(int)
+    for call in api.calls:
+        if start <= call.at <= end:
+            counts[call.method] += 1
+    run.calls = dict(counts)
+    try:
+        collections = json.loads((data_dir / "gc.json").read_text())
+    except (OSError, ValueError):
+        return
+    inside = [(gen, a, b) for gen, a, b in collections if a >= start and b <= end]
+    run.gc_full = sum(1 for gen, _, _ in inside if gen == 2)
+    run.gc_seconds = sum(b - a for _, a, b in inside)
 
 
 def check_replies(api: LoadStub, pushed: dict[int, list[tuple[int, str]]], bot: str) -> list[str]:
@@ -169,16 +208,18 @@ async def burst(bot: str, mode: str, texts: list[str], chats: int, kb_file: Path
             replies = await api.wait_replies(len(texts), timeout=max(180.0, 6 * api.forced_seconds(len(texts), chats)))
             run.cpu_seconds = process_cpu(process.pid) - cpu_before
             await api.quiet(0.5)  # anything extra (a duplicate) would arrive now
+            first = last = 0.0
             if replies:
                 run.replies = len(api.replies)
-                first = min(api.handed_out.values())
-                run.seconds = max(r.at for r in api.replies) - first
+                first, last = min(api.handed_out.values()), max(r.at for r in api.replies)
+                run.seconds = last - first
             run.forced = api.forced_seconds(len(texts), chats) if mode == "flood" else 0.0
             run.flood_429 = api.flood_rejections
             run.failed_calls = len([c for c in api.failed() if c.method != "getUpdates"])
             run.problems = check_replies(api, pushed, bot)
         finally:
             await stop_bot(process)
+        account(run, api, data_dir, first, last)
     shutil.rmtree(data_dir, ignore_errors=True)
     return run
 
@@ -230,6 +271,8 @@ def percentile(values: list[float], p: float) -> float:
 
 def describe(run: Run) -> str:
     extra = f"   429s {run.flood_429}" if run.mode == "flood" else ""
+    calls = ", ".join(f"{m} {n}" for m, n in sorted(run.calls.items()) if m != "getUpdates")
+    extra += f"   GC {run.gc_seconds:.2f} s ({run.gc_full} full)   calls: {calls}"
     if run.failed_calls and run.failed_calls != run.flood_429:
         extra += f"   failed calls {run.failed_calls}"
     if run.problems:

@@ -324,7 +324,8 @@ class Assistant:
                              r"拿到|分到|編|總體指標|指標|表|表格|那張表|總表|數據|"
                              r"budgets?|totals?|overall|axis|axes|pillars?|spend|spent|funds?|funding|compare|most|least|"
                              r"years?|largest|highest|lowest|allocated|size|values?|rates?|amounts?|estimates?|each|"
-                             r"figures?|indicators?|table|big|large|high|how|第[一二三四1-4]年|\d+年?")
+                             r"figures?|indicators?|table|big|large|high|how|share|percent(?:age)?|proportion|ratio|"
+                             r"第[一二三四1-4]年|\d+年?")
 
     def _explained(self, u: Understanding, known: list[str]) -> float:
         """Share of the question (by concept weight) that a table entity, years and statistics

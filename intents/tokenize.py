@@ -43,6 +43,7 @@ STOPWORDS = frozenset(
     the a an of in on at to for from by with and or is are was were be been being do does did how many much what which
     when where who whom whose why there their it its this that these those has have had can could would should will
     please tell me about i you we they my your our any some number amount total taiwan taiwan's government report
+    according people used use using make made get got per also still just only
     """.split()
 )
 

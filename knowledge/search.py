@@ -8,6 +8,7 @@ Scores from both come out in [0, 1] so the answering core can compare them.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 import re
@@ -162,8 +163,8 @@ class SentenceIndex:
             if len(self._df_cache) > 100_000:
                 self._df_cache.clear()
             docs = set.intersection(*(self._by_char.get(ch, set()) for ch in set(text))) if text else set()
-            self._df_cache[text] = sum(1 for i in docs if text in self.text[i] or text in self.title[i]
-                                       or text in self.context[i])
+            self._df_cache[text] = sum(1 for i in docs if contains(self.text[i], text) or contains(self.title[i], text)
+                                       or contains(self.context[i], text))
         return self._df_cache[text]
 
     def _levels(self, alternatives: list[str], docs: set[int]) -> dict[int, int]:
@@ -180,7 +181,7 @@ class SentenceIndex:
                                     (_IN_CONTEXT, self.context[doc]), (_IN_NODE, self.node_text[doc])):
                     if level >= best:
                         break
-                    if alt in text:
+                    if contains(text, alt):
                         levels[doc] = best = level
                         break
         return levels
@@ -323,6 +324,20 @@ class SentenceIndex:
         return hits[:limit]
 
 
+@functools.lru_cache(maxsize=50_000)
+def _latin_word(word: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])")
+
+
+def contains(text: str, term: str) -> bool:
+    """`term` in `text`; a Latin word only as a whole word ("try" is not in "country")."""
+    if term not in text:
+        return False
+    if term[0].isascii() and term[0].isalnum() and term[-1].isascii() and term[-1].isalnum():
+        return bool(_latin_word(term).search(text))
+    return True
+
+
 _IN_SENTENCE, _IN_TITLE, _IN_CONTEXT, _IN_NODE, _NOWHERE = range(5)
 # Openings of a sentence that carries on from the one before it.
 _CONTINUATION = re.compile(r"(透過|藉由|經由|此外|另外|另|其中|並|同時|目前|亦|也|且|而|因此|因而|使|讓|該|此|這|上開|前述|"
@@ -368,7 +383,7 @@ def _focus(clauses: list[tuple[str, set[str], set[str]]], weights: list, titled:
     for text, kinds, _ in clauses:
         if not kinds or (wanted and not kinds & wanted):
             continue
-        share = (base + sum(w for c, w in weights if any(alt in text for alt in c.alternatives))) / total_weight
+        share = (base + sum(w for c, w in weights if any(contains(text, alt) for alt in c.alternatives))) / total_weight
         best = max(best, share)
     return best
 

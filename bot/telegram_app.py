@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sys
 
 from telegram import Update
@@ -52,6 +53,10 @@ class RetryingRateLimiter(AIORateLimiter):
         self._backoff = backoff
 
     async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
+        overall = self._base_limiter  # None when the overall limit is switched off
+        if endpoint == "sendChatAction" and overall is not None and not overall.has_capacity():
+            # "typing…" is a courtesy: under the flood limit it would take a reply's place.
+            return True
         attempt = 0
         while True:
             try:
@@ -169,7 +174,8 @@ def _add_handlers(application: Application) -> None:
         CommandHandler("unanswered", admin.unanswered, filters=messages),
         CommandHandler("reload", admin.reload, filters=new, block=False),  # rebuilds in the background
         # Only commands the bot does not know: an edited /start or /export is not "unknown", just not re-run.
-        MessageHandler(filters.COMMAND & messages & ~filters.Regex(KNOWN_COMMAND), citizen.unknown_command),
+        MessageHandler(filters.COMMAND & messages & ~filters.Regex(re.compile(KNOWN_COMMAND, re.IGNORECASE)),
+                       citizen.unknown_command),
         MessageHandler(filters.TEXT & ~filters.COMMAND & messages & addressed, citizen.question),
         MessageHandler(new & addressed & ~filters.TEXT & ~filters.StatusUpdate.ALL, citizen.not_text),
         CallbackQueryHandler(citizen.suggestion_pressed, pattern=r"^q:"),

@@ -11,7 +11,7 @@ through python-telegram-bot and the stand-in (about 9 ms here against about 1 ms
 
 The last tests are regressions for the four bugs this fuzzing found (fixed in e5a1b47): lone surrogates,
 deeply nested JSON, a question pasted many times answered part by part, edited commands called unknown;
-the very last pins what that last fix still misses (strict xfail until fixed).
+the very last checks that fix also covers commands typed in capitals.
 """
 
 from __future__ import annotations
@@ -305,8 +305,6 @@ async def test_an_edited_known_command_is_not_called_unknown(service, data_dir):
                 assert not any("我不認得" in text for text in replies), (command, replies)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: KNOWN_COMMAND (bot/telegram_app.py) is matched case-sensitively while "
-                                       "CommandHandler ignores case, so an edited '/START' is still called unknown")
 async def test_an_edited_known_command_in_capitals_is_not_called_unknown(service, data_dir):
     async with LoadStub() as api:
         async with running_bot(api, service, data_dir):

@@ -164,3 +164,26 @@ async def test_without_an_updater_updates_can_be_fed_in_as_a_webhook_would(api, 
         await application.shutdown()
         log.close()
     assert not [c for c in api.calls if c.method == "getUpdates"]
+
+
+async def test_typing_gives_way_to_replies_under_the_flood_limit():
+    """A chat action is a courtesy: when the overall limit has no room it is skipped; a reply waits."""
+    from bot.telegram_app import RetryingRateLimiter
+
+    limiter = RetryingRateLimiter(overall_max_rate=1, overall_time_period=60, group_max_rate=0)
+    await limiter.initialize()
+    sent = []
+
+    def request(endpoint):
+        async def callback():
+            sent.append(endpoint)
+            return True
+        return limiter.process_request(callback, (), {}, endpoint, {"chat_id": 7}, None)
+
+    await request("sendMessage")  # takes the only slot of this minute
+    assert await asyncio.wait_for(request("sendChatAction"), timeout=1) is True
+    assert sent == ["sendMessage"]  # "typing" was skipped, not queued
+    reply = asyncio.create_task(request("sendMessage"))
+    await asyncio.sleep(0.3)
+    assert not reply.done()  # a reply is never dropped: it waits for room
+    reply.cancel()

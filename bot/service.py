@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -108,3 +109,12 @@ class KnowledgeService:
             log.warning("labelled questions unusable, reload not gated: %s", exc)
             return None
         return evaluate(assistant, rows)
+
+
+def open_service(data_dir: Path, command: str, knowledge_dir: Path = KNOWLEDGE_DIR) -> KnowledgeService | None:
+    """For the long-running commands: the service, or None after telling stderr why the KB is unusable."""
+    try:
+        return KnowledgeService(data_dir, knowledge_dir)
+    except (BuildError, KBError) as exc:
+        print(f"digibot {command}: the knowledge base could not be built or loaded: {exc}", file=sys.stderr)
+        return None

@@ -27,7 +27,7 @@ from handlers.render import ButtonStore
 
 from .config import Config
 from .querylog import QueryLog
-from .service import KnowledgeService
+from .service import KnowledgeService, open_service
 from .session import SessionStore
 
 log = logging.getLogger(__name__)
@@ -195,13 +195,8 @@ def run_polling(config: Config) -> int:
         print("digibot run: set TELEGRAM_BOT_TOKEN to the bot's token (from @BotFather) to run the Telegram bot",
               file=sys.stderr)
         return 2
-    from knowledge.build import BuildError
-    from knowledge.store import KBError
-
-    try:
-        service = KnowledgeService(config.data_dir)
-    except (BuildError, KBError) as exc:
-        print(f"digibot run: the knowledge base could not be built or loaded: {exc}", file=sys.stderr)
+    service = open_service(config.data_dir, "run")
+    if service is None:
         return 1
     querylog = QueryLog(config.data_dir)
     application = build_application(config, service, querylog)

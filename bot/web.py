@@ -531,11 +531,8 @@ def _number(name: str, default: float) -> float:
 
 def serve(config: Config) -> int:
     """`digibot serve`: build the KB if needed, then serve on 0.0.0.0:$PORT until SIGTERM/SIGINT."""
-    from knowledge.build import BuildError
-    from knowledge.store import KBError
-
     from .querylog import QueryLog
-    from .service import KnowledgeService
+    from .service import open_service
 
     try:
         rate = _number("DIGIBOT_ASK_RATE_PER_MINUTE", DEFAULT_RATE_PER_MINUTE)
@@ -543,10 +540,8 @@ def serve(config: Config) -> int:
     except ValueError as exc:
         print(f"digibot serve: {exc}", file=sys.stderr)
         return 2
-    try:
-        service = KnowledgeService(config.data_dir)
-    except (BuildError, KBError) as exc:
-        print(f"digibot serve: knowledge base unusable: {exc}", file=sys.stderr)
+    service = open_service(config.data_dir, "serve")
+    if service is None:
         return 1
     app = create_app(config, service, QueryLog(config.data_dir), rate_per_minute=rate, burst=max(1, burst),
                      trust_proxy=_flag("DIGIBOT_TRUST_PROXY"))

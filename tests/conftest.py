@@ -6,8 +6,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from bot.assistant import Assistant
+from bot.config import Config
+from bot.querylog import QueryLog
+from bot.service import KnowledgeService
+from bot.web import create_app
 from knowledge.build import KB_FILENAME, KNOWLEDGE_DIR, build_kb
 from knowledge.store import load_kb
 
@@ -45,8 +50,6 @@ def data_dir(kb_dir, tmp_path) -> Path:
 @pytest.fixture(scope="module")
 def service(kb_dir, tmp_path_factory):
     """A knowledge service over a copy of the built KB, shared by one module's tests (none reloads it)."""
-    from bot.service import KnowledgeService
-
     data = tmp_path_factory.mktemp("service-kb")
     shutil.copy(kb_dir / KB_FILENAME, data / KB_FILENAME)
     return KnowledgeService(data)
@@ -68,3 +71,33 @@ def knowledge_copy(tmp_path) -> Path:
     shutil.copytree(KNOWLEDGE_DIR / "source", target / "source")
     shutil.copytree(KNOWLEDGE_DIR / "curated", target / "curated")
     return target
+
+
+@pytest.fixture(scope="session")
+def web_service(kb_dir) -> KnowledgeService:
+    """The real knowledge service on the session's KB (already fresh, so nothing is rebuilt)."""
+    return KnowledgeService(kb_dir)
+
+
+@pytest.fixture
+def querylog(tmp_path) -> QueryLog:
+    log = QueryLog(tmp_path / "logs")
+    yield log
+    log.close()
+
+
+@pytest.fixture
+async def make_client(web_service, querylog, tmp_path):
+    """Start the web app (bot/web.py) on 127.0.0.1 and a free port; keyword arguments go to create_app."""
+    clients: list[TestClient] = []
+
+    async def make(config: Config | None = None, service=None, **options) -> TestClient:
+        app = create_app(config or Config(data_dir=tmp_path), service or web_service, querylog, **options)
+        client = TestClient(TestServer(app, host="127.0.0.1", port=0))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()

@@ -10,12 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestServer
 
-from bot.config import Config
-from bot.querylog import QueryLog
-from bot.service import KnowledgeService
-from bot.web import create_app
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -28,18 +23,10 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
 async_playwright = pytest.importorskip("playwright.async_api").async_playwright
 
 
-@pytest.fixture(scope="module")
-def service(kb_dir) -> KnowledgeService:
-    return KnowledgeService(kb_dir)
-
-
 @pytest.fixture
-async def base_url(service, tmp_path):
-    app = create_app(Config(data_dir=tmp_path), service, QueryLog(tmp_path))
-    server = TestServer(app, host="127.0.0.1", port=0)
-    await server.start_server()
-    yield str(server.make_url("/")).rstrip("/")
-    await server.close()
+async def base_url(make_client):
+    client = await make_client()
+    return str(client.make_url("/")).rstrip("/")
 
 
 @pytest.fixture

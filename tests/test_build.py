@@ -9,6 +9,7 @@ import sys
 import pytest
 import yaml
 
+from bot.service import open_service
 from knowledge.build import KB_FILENAME, KNOWLEDGE_DIR, BuildError, build_kb, inputs_fingerprint
 from knowledge.outline import compact_path
 from knowledge.store import load_kb
@@ -185,3 +186,14 @@ def test_cli_reports_a_broken_curated_file_in_one_line(knowledge_copy, tmp_path)
 def test_faq_paths_exist_in_outline(kb):
     paths = {compact_path(n.path) for n in kb.nodes.values()}
     assert all(compact_path(e.path) in paths for e in kb.faq)
+
+
+def test_a_long_running_command_refuses_to_start_on_a_broken_curated_file(knowledge_copy, tmp_path, capsys):
+    faq_path = knowledge_copy / "curated" / "faq.yaml"
+    entry = next(e for e in yaml.safe_load(faq_path.read_text(encoding="utf-8")) if "9,735" in e["answer"])
+    _edit(faq_path, entry["answer"], entry["answer"].replace("9,735", "9,753"))
+    assert open_service(tmp_path / "data", "serve", knowledge_copy) is None
+    said = capsys.readouterr().err
+    assert said.startswith("digibot serve: the knowledge base could not be built")
+    assert entry["id"] in said and "faq.yaml" in said
+    assert not (tmp_path / "data" / KB_FILENAME).exists()

@@ -11,24 +11,14 @@ duplicated (a timed-out sendMessage is not repeated, since it may have been deli
 from __future__ import annotations
 
 import logging
-import shutil
 from collections import Counter
 
-import pytest
 
-from bot.service import KnowledgeService
 from handlers.errors import SORRY
-from knowledge.build import KB_FILENAME
 from tests.botapi_stub import running_bot
 from tests.load_stub import LoadStub, set_timeouts, throttle_off
 from tests.test_load import QUESTIONS, push_load
 
-
-@pytest.fixture(scope="module")
-def service(kb_dir, tmp_path_factory) -> KnowledgeService:
-    data = tmp_path_factory.mktemp("faults-kb")
-    shutil.copy(kb_dir / KB_FILENAME, data / KB_FILENAME)
-    return KnowledgeService(data)
 
 
 def figure_of(text: str) -> str | None:

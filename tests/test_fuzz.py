@@ -20,7 +20,6 @@ import asyncio
 import json
 import logging
 import random
-import shutil
 from collections import defaultdict
 
 import pytest
@@ -29,12 +28,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.answer import MAX_ANSWER_CHARS, Answer
 from bot.config import Config
 from bot.querylog import QueryLog
-from bot.service import KnowledgeService
 from bot.session import Session
 from bot.web import MAX_BODY_BYTES, MAX_QUESTION_CHARS, create_app
 from handlers import render
 from handlers.errors import SORRY
-from knowledge.build import KB_FILENAME
 from tests.botapi_stub import EntityParseError, parse_html, running_bot, utf16_len
 from tests.fuzz_inputs import KINDS, generate, telegram_text
 from tests.load_stub import LoadStub, throttle_off
@@ -45,12 +42,6 @@ ANSWER_KEYS = {"query", "answered", "intent", "answer", "sources", "confidence",
 WEIGHTS = {"huge": 1, **{kind: 6 for kind in KINDS if kind != "huge"}}
 FIRST_USER = 6_300_001
 
-
-@pytest.fixture(scope="module")
-def service(kb_dir, tmp_path_factory) -> KnowledgeService:
-    data = tmp_path_factory.mktemp("fuzz-kb")
-    shutil.copy(kb_dir / KB_FILENAME, data / KB_FILENAME)
-    return KnowledgeService(data)
 
 
 def errors_logged(caplog) -> list[str]:

@@ -9,14 +9,11 @@ turned off (`throttle_off`: retries on 429 and network errors stay); the flood-l
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections import defaultdict
 
-import pytest
 
 from bot.service import KnowledgeService
 from handlers.errors import SORRY
-from knowledge.build import KB_FILENAME
 from tests.botapi_stub import running_bot
 from tests.load_stub import LoadStub, throttle_off
 
@@ -37,13 +34,6 @@ QUESTIONS = [
 FIRST_USER = 6_100_001
 ADMIN = 6_000_001
 
-
-@pytest.fixture(scope="module")
-def service(kb_dir, tmp_path_factory) -> KnowledgeService:
-    """One knowledge service for the tests that do not reload it."""
-    data = tmp_path_factory.mktemp("load-kb")
-    shutil.copy(kb_dir / KB_FILENAME, data / KB_FILENAME)
-    return KnowledgeService(data)
 
 
 def push_load(api: LoadStub, chats: int, per_chat: int, first_user: int = FIRST_USER) -> dict[int, list[str]]:

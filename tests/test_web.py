@@ -10,46 +10,14 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from bot.config import Config
-from bot.querylog import QueryLog
-from bot.service import KnowledgeService
-from bot.web import MAX_BODY_BYTES, MAX_QUESTION_CHARS, STATIC_DIR, RateLimiter, create_app, webhook_path
+from bot.web import MAX_BODY_BYTES, MAX_QUESTION_CHARS, STATIC_DIR, RateLimiter, webhook_path
 
 ANSWER_KEYS = {"query", "answered", "intent", "answer", "sources", "confidence", "suggestions"}
 SOURCE_KEYS = {"section", "title", "agency", "quote"}
 INTENTS = {"greeting", "thanks", "help", "fact", "faq", "stat", "clarify", "out_of_scope"}
-
-
-@pytest.fixture(scope="session")
-def web_service(kb_dir) -> KnowledgeService:
-    """The real knowledge service on the session's KB (already fresh, so nothing is rebuilt)."""
-    return KnowledgeService(kb_dir)
-
-
-@pytest.fixture
-def querylog(tmp_path) -> QueryLog:
-    log = QueryLog(tmp_path / "logs")
-    yield log
-    log.close()
-
-
-@pytest.fixture
-async def make_client(web_service, querylog, tmp_path):
-    """Start the app on 127.0.0.1 and a free port; keyword arguments go to create_app."""
-    clients: list[TestClient] = []
-
-    async def make(config: Config | None = None, service=None, **options) -> TestClient:
-        app = create_app(config or Config(data_dir=tmp_path), service or web_service, querylog, **options)
-        client = TestClient(TestServer(app, host="127.0.0.1", port=0))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.close()
 
 
 @pytest.fixture

@@ -17,18 +17,11 @@ from telegram.ext import Application, ContextTypes, MessageHandler, filters
 import bot.web
 from bot.config import Config
 from bot.querylog import QueryLog
-from bot.service import KnowledgeService
 from bot.web import create_app, webhook_path
 from tests.botapi_stub import BotAPIStub
 
 SECRET = "s3cret-Token_0123456789"
 PUBLIC = "https://digibot.example.org"
-
-
-@pytest.fixture(scope="module")
-def web_service(kb_dir) -> KnowledgeService:
-    return KnowledgeService(kb_dir)
-
 
 
 def config_for(api: BotAPIStub, tmp_path, **overrides) -> Config:
@@ -52,20 +45,13 @@ def echo_application(api: BotAPIStub, gate: asyncio.Event | None = None) -> Appl
 
 
 @pytest.fixture
-async def start(web_service, tmp_path):
-    """Start the web app with a Telegram Application; yields a function returning the client."""
-    clients: list[TestClient] = []
+def start(make_client):
+    """Start the web app with a Telegram Application; returns a function giving the client."""
 
     async def make(config: Config, application=None) -> TestClient:
-        app = create_app(config, web_service, QueryLog(tmp_path / "log"), telegram_application=application)
-        client = TestClient(TestServer(app, host="127.0.0.1", port=0))
-        await client.start_server()
-        clients.append(client)
-        return client
+        return await make_client(config, telegram_application=application)
 
-    yield make
-    for client in clients:
-        await client.close()
+    return make
 
 
 def update_json(api: BotAPIStub, text: str, user_id: int = 1001) -> dict:

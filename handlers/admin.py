@@ -7,6 +7,7 @@ user id (never the id itself).
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import logging
 from datetime import datetime, timedelta, timezone
@@ -41,6 +42,22 @@ async def _refuse(update: Update, context: ContextTypes.DEFAULT_TYPE, command: s
                            reply_to=update.effective_message if common.in_group(update) else None)
 
 
+def requires(role: str):
+    """Run the command only for users with `role` ("admin" or "official"); refuse politely otherwise."""
+
+    def wrap(command):
+        @functools.wraps(command)
+        async def checked(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            cfg, user_id = common.config(context), _user_id(update)
+            if not (cfg.is_admin(user_id) if role == "admin" else cfg.is_official(user_id)):
+                await _refuse(update, context, command.__name__, role)
+                return
+            await command(update, context)
+        return checked
+
+    return wrap
+
+
 def _int_arg(args: list[str] | None, default: int, low: int, high: int) -> int:
     for arg in args or []:
         if arg.strip().isdigit():
@@ -71,11 +88,9 @@ def reload_report(result: ReloadResult) -> str:
             f"原因：{escape(result.message)}{score}")
 
 
+@requires("admin")
 async def reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Rebuild the knowledge base and swap it in; questions keep being answered meanwhile."""
-    if not common.config(context).is_admin(_user_id(update)):
-        await _refuse(update, context, "reload", "admin")
-        return
     chat_id = update.effective_chat.id
     log.info("reload requested by admin %s", common.who(context, update))
     status = (await common.send_html(context, chat_id, "⏳ 正在重新建立知識庫並用標註問題集檢查，期間照常回答問題…"))[-1]
@@ -98,11 +113,9 @@ async def _edit(context: ContextTypes.DEFAULT_TYPE, message: Message, chat_id: i
 
 
 # -------------------------------------------------------------------------- /unanswered
+@requires("admin")
 async def unanswered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """List the most recent questions the bot could not answer, with how often they were asked."""
-    if not common.config(context).is_admin(_user_id(update)):
-        await _refuse(update, context, "unanswered", "admin")
-        return
     n = _int_arg(context.args, 10, 1, 50)
     rows = await asyncio.to_thread(common.querylog(context).unanswered, n)
     if not rows:
@@ -116,11 +129,9 @@ async def unanswered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 
 
 # ------------------------------------------------------------------------------- /usage
+@requires("official")
 async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Questions per day, top questions, share answered and recent unanswered, from the query log."""
-    if not common.config(context).is_official(_user_id(update)):
-        await _refuse(update, context, "usage", "official")
-        return
     days = _int_arg(context.args, 7, 1, 90)
     u = await asyncio.to_thread(common.querylog(context).usage, days)
     lines = [f"<b>使用統計（最近 {days} 天）</b>",

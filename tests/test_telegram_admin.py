@@ -69,6 +69,19 @@ async def test_reload_is_refused_politely_for_citizens_and_logged_by_hash(api, d
     assert re.search(r"user [0-9a-f]{24}", refusals[0])
 
 
+async def test_unanswered_is_for_admins_only(api, data_dir, caplog):
+    caplog.set_level(logging.WARNING)
+    service = KnowledgeService(data_dir)
+    async with running_bot(api, service, data_dir, admin_ids={ADMIN}, official_ids={CITIZEN}):
+        assert "沒有提到" in await ask(api, "台積電今年股價多少?")
+        refused = await ask(api, "/unanswered", user_id=CITIZEN)  # an official, not an admin
+        assert "抱歉" in refused and "管理員" in refused and "股價" not in refused
+        listed = await ask(api, "/unanswered", user_id=ADMIN)
+        assert "股價" in listed and "抱歉" not in listed
+    refusals = [r.getMessage() for r in caplog.records if "refused /unanswered" in r.getMessage()]
+    assert len(refusals) == 1 and str(CITIZEN) not in refusals[0]
+
+
 async def test_failed_build_keeps_the_old_kb_serving(api, data_dir, knowledge_copy):
     service = KnowledgeService(data_dir, knowledge_dir=knowledge_copy)
     before = service.current

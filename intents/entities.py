@@ -97,6 +97,13 @@ LATEST = re.compile(r"現在|目前|最新|如今|現今|至今|now|current|late
 ADVICE = re.compile(r"(?:你|您|可以|請|有什麼|有沒有).{0,4}推薦|推薦.{0,6}(?:哪|什麼|一下|給我)|哪一?[家間個].{0,10}"
                     r"(?:好|便宜|推薦|划算|比較好|值得)|最便宜|划算|值得買|值不值得|該買|要買|怎麼選|如何選擇|建議我|幫我選|"
                     r"比價|recommend|cheapest|which (?:isp|provider|carrier|company) should|best (?:deal|plan|price)")
+# How to apply, where to sign up, a web address or phone number: a results report gives none.
+PROCEDURE = re.compile(r"(?:怎麼|怎樣|如何|要怎麼|去哪裡?|哪裡|在哪).{0,3}(?:申請|申辦|報名|登記|註冊)|"
+                       r"申請(?:流程|方式|步驟|資格|條件|文件)|申辦(?:流程|方式|步驟)|要準備(?:什麼|哪些)|"
+                       r"需要(?:什麼|哪些)(?:文件|證件)|網址|網站(?:是什麼|是多少|在哪)|電話|聯絡方式|聯繫方式|"
+                       r"\bhow (?:do|can|should) (?:i|we|you) (?:apply|register|sign up)|\bhow to (?:apply|register|sign up)|"
+                       r"\bwhere (?:do|can) i (?:apply|register|sign up)|\burl\b|web ?site address|web address|"
+                       r"phone number|contact (?:details|information|number)|e-?mail address")
 # The report looks back on 2017–2020: questions about what comes next are not in it.
 FUTURE = re.compile(r"明天|後天|大後天|下週|下星期|下禮拜|下個月|明年|後年|未來幾年|將來|這週末|本週末|週末|"
                     r"tomorrow|next week|next month|next year|this weekend|in the future")
@@ -119,6 +126,7 @@ class Entities:
     follow_up: bool = False
     advice: bool = False
     future: bool = False  # 明天, 明年: after the report
+    procedure: bool = False  # 怎麼申請, 網址: how-to and contact details
     latest: bool = False  # 現在, 目前, 最新: the most recent figure
 
     def as_dict(self) -> dict:
@@ -248,6 +256,7 @@ class EntityExtractor:
         ent.follow_up = bool(FOLLOW_UP.search(text.strip()))
         ent.advice = bool(ADVICE.search(text))
         ent.future = bool(FUTURE.search(text))
+        ent.procedure = bool(PROCEDURE.search(text))
         ent.latest = bool(LATEST.search(text)) and not ent.years
         return ent
 

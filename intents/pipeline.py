@@ -165,6 +165,8 @@ class Understander:
         words = _EN_WORD.findall(text)
         for size in (4, 3, 2, 1):
             for i in range(len(words) - size + 1):
+                if all(w in STOPWORDS for w in words[i: i + size]):
+                    continue  # "according to", "as of": wording, whatever a dictionary makes of it
                 phrase = " ".join(words[i: i + size])
                 for form in _forms(phrase):
                     for term in self._english.get(form, ()):
@@ -201,6 +203,13 @@ class Understander:
                     alternatives.append(f"{_MONTHS[word]}月")  # "December 2020" is written 2020年12月
                 for form in _forms(word):
                     alternatives += self._english.get(form, [])
+                if len(alternatives) == 1 and "-" in word:
+                    # "gbps-level", "self-reliance": the parts the report or the glossary knows.
+                    for part in word.split("-"):
+                        if part in self.short_report_words or len(part) > 2 and part not in STOPWORDS:
+                            alternatives += [part, *self._english.get(part, [])[:2]]
+                if len(alternatives) == 1 and word in named and len(word) >= 4:
+                    alternatives += self.typos.romanised(word)
                 if (len(word) <= 2 and word not in by_typed and not re.search(r"\d", word) and len(alternatives) == 1
                         and word not in named and word not in self.short_report_words):
                     continue  # "it", "vs": too short to carry meaning, unless the report uses it (TB, AI, PV)

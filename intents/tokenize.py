@@ -27,7 +27,7 @@ _WORDISH = re.compile(rf"[{_CJK}]|[a-z0-9]")
 _CJK_RUN = re.compile(f"[{_CJK}]+")
 # Latin words and numbers (with their inner punctuation), or runs of everything else.
 _CHUNK = re.compile(r"(?:19|20)\d\d年(?:度)?|\d[\d,.]*(?:條|個|項|家|人|次|所|件|處|名|位|場)(?!\d)"
-                    r"|[a-z0-9](?:[a-z0-9+#&]|[\-.,'](?=[a-z0-9]))*|[^a-z0-9\s]+")
+                    r"|[a-z0-9](?:[a-z0-9+#&]|(?:-(?!(?:19|20)\d\d(?!\d))|[.,'])(?=[a-z0-9]))*|[^a-z0-9\s]+")
 
 # Words that carry no topic: question words, particles, politeness, and words every
 # sentence of the report could match. They never count towards coverage.
@@ -43,7 +43,9 @@ STOPWORDS = frozenset(
     the a an of in on at to for from by with and or is are was were be been being do does did how many much what which
     when where who whom whose why there their it its this that these those has have had can could would should will
     please tell me about i you we they my your our any some number amount total taiwan taiwan's government report
-    according people used use using make made get got per also still just only
+    according people used use using make made get got per also still just only as than into since until via during
+    through throughout across within among after before upon onto off out up might must shall ever already yet so such
+    then too very share proportion percentage
     """.split()
 )
 

@@ -3,34 +3,60 @@
 Chinese typing errors are mostly homophones picked from the IME list (熱店→熱點, 寬平→寬頻,
 函蓋率→涵蓋率, 借問占→借問站). A query n-gram that is not a known word is looked up by its
 toneless, fuzzy pinyin (in/ing, en/eng, an/ang, zh/z, ch/c, sh/s merged) among the report's
-terms; a term that differs in few characters is offered as the correction.
+terms; a term that differs in few characters is offered as the correction. Report terms are read
+as words (銀行 → yin hang); a typed character may stand for any of its readings (還境 is huan jing
+as well as hai jing), since the IME offered it for one of them.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pypinyin import Style, lazy_pinyin
+from pypinyin import Style, lazy_pinyin, pinyin
 
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _FUZZY = [("zh", "z"), ("ch", "c"), ("sh", "s"), ("ing", "in"), ("eng", "en"), ("ang", "an")]
 
 
+MAX_READINGS = 16  # pinyin combinations tried for one typed n-gram
+
+
+def _fuzz(syllable: str) -> str:
+    for a, b in _FUZZY:
+        syllable = syllable.replace(a, b)
+    return syllable.replace("v", "u")
+
+
 @lru_cache(maxsize=65536)
 def char_key(ch: str) -> str:
     syllable = lazy_pinyin(ch, style=Style.NORMAL, errors="ignore")
-    key = syllable[0] if syllable else ch
-    for a, b in _FUZZY:
-        key = key.replace(a, b)
-    return key.replace("v", "u")
+    return _fuzz(syllable[0]) if syllable else ch
+
+
+@lru_cache(maxsize=65536)
+def char_keys(ch: str) -> tuple[str, ...]:
+    """Every reading of a character, fuzzed, the most common first."""
+    readings = pinyin(ch, style=Style.NORMAL, heteronym=True, errors="ignore")
+    keys = [_fuzz(r) for r in readings[0]] if readings else []
+    return tuple(dict.fromkeys(keys)) or (ch,)
 
 
 def pinyin_key(text: str) -> str:
-    return " ".join(char_key(c) for c in text)
+    """A word's reading in context (lazy_pinyin picks 行 = hang in 銀行)."""
+    syllables = lazy_pinyin(text, style=Style.NORMAL, errors="ignore")
+    if len(syllables) != len(text):
+        return " ".join(char_key(c) for c in text)
+    return " ".join(_fuzz(s) for s in syllables)
+
+
+def typed_keys(text: str) -> list[str]:
+    """The readings a typed n-gram may have been typed as (bounded)."""
+    return [" ".join(keys) for keys in itertools.islice(itertools.product(*map(char_keys, text)), MAX_READINGS)]
 
 
 @dataclass(frozen=True)
@@ -44,8 +70,15 @@ class TypoCorrector:
                  skip: Callable[[str], bool] = lambda gram: False):
         self.vocabulary = {t for t in vocabulary if _CJK_RUN.fullmatch(t) and 2 <= len(t) <= 6}
         self._by_key: dict[str, list[str]] = defaultdict(list)
+        self._by_romanised: dict[str, list[str]] = defaultdict(list)
         for term in self.vocabulary:
-            self._by_key[pinyin_key(term)].append(term)
+            syllables = lazy_pinyin(term, style=Style.NORMAL, errors="ignore")
+            if len(syllables) == len(term):
+                self._by_key[" ".join(map(_fuzz, syllables))].append(term)
+                if len(term) <= 4:
+                    self._by_romanised["".join(syllables)].append(term)
+            else:
+                self._by_key[pinyin_key(term)].append(term)
         self._is_known_word = is_known_word
         self._skip = skip
 
@@ -71,6 +104,16 @@ class TypoCorrector:
                 if not any(len(w) == 1 or (w not in self.vocabulary and not self._is_known_word(w)) for w in span):
                     continue
                 term = self._best(gram)
+                if not term and len(gram) >= 3:
+                    # jieba glues a mistyped term to its neighbour (就業 + 精卡發 for 就業金卡 + 發):
+                    # drop the outer character of an unknown word.
+                    parts = [gram[:-1] if self._unknown(span[-1]) else "", gram[1:] if self._unknown(span[0]) else ""]
+                    for part in filter(None, parts):
+                        if not (part in self.vocabulary or self._is_known_word(part) or self._skip(part)):
+                            term = self._best(part)
+                            if term:
+                                gram = part
+                                break
                 if term:
                     found.append(Correction(gram, term))
                     i += size
@@ -80,13 +123,20 @@ class TypoCorrector:
                 i += 1
         return found
 
+    def romanised(self, word: str) -> list[str]:
+        """Report terms spelt in pinyin: "Guanyin" → 觀音, "Lanyu" → 蘭嶼 (names an English question keeps)."""
+        return sorted(self._by_romanised.get(word.lower().replace("-", ""), []))[:3]
+
+    def _unknown(self, word: str) -> bool:
+        return len(word) >= 2 and word not in self.vocabulary and not self._is_known_word(word)
+
     def _best(self, gram: str) -> str | None:
-        candidates = self._by_key.get(pinyin_key(gram))
+        candidates = {term for key in typed_keys(gram) for term in self._by_key.get(key, ())}
         if not candidates:
             return None
         allowed = 1 if len(gram) <= 3 else 2
         best = None
-        for term in candidates:
+        for term in sorted(candidates):
             diff = sum(a != b for a, b in zip(term, gram))
             if 0 < diff <= allowed and (best is None or diff < best[0]):
                 best = (diff, term)

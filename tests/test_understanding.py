@@ -41,6 +41,8 @@ def test_jieba_works_on_simplified_and_keeps_report_terms(understander):
     ("寬平涵蓋率", ("寬平", "寬頻")),
     ("函蓋率是多少", ("函蓋率", "涵蓋率")),
     ("超高話質設備", ("話質", "畫質")),
+    ("數位國家基礎還境", ("還境", "環境")),  # 還 read huan, not its usual hai
+    ("就業精卡核發了幾張", ("精卡", "金卡")),  # jieba glues the typo to the next word (精卡核)
 ])
 def test_homophone_typos_are_repaired(understander, typed, repaired):
     u = understander.understand(typed)
@@ -85,16 +87,35 @@ def test_indicator_place_and_ask_entities(understander):
 @pytest.mark.parametrize("text, intent", [
     ("嗨", "greeting"), ("晚上好，打擾一下", "greeting"), ("hello!", "greeting"), ("感謝幫忙！", "thanks"),
     ("謝啦，資料很清楚", "thanks"), ("thank you", "thanks"), ("請問這個機器人可以查什麼資料？", "help"),
-    ("What can you do?", "help"), ("", "help"),
+    ("What can you do?", "help"), ("", "help"), ("再見囉～", "greeting"), ("你能干什么？", "help"),
+    ("這個要怎麼用？", "help"), ("怎么使用这个助手", "help"), ("好喔", "thanks"),
 ])
 def test_smalltalk(text, intent):
     assert smalltalk_intent(normalize(text).text) == intent
 
 
-@pytest.mark.parametrize("text", ["iTaiwan熱點有幾個", "謝謝你們推動iTaiwan，熱點有幾個？", "好的，那2019年呢"])
+@pytest.mark.parametrize("text", ["iTaiwan熱點有幾個", "謝謝你們推動iTaiwan，熱點有幾個？", "好的，那2019年呢",
+                                  "MyData要怎麼使用", "晚上好，打擾一下 5G頻譜標金多少"])
 def test_questions_are_not_smalltalk(text):
     assert smalltalk_intent(normalize(text).text) is None
 
 
 def test_leading_greeting_is_stripped():
     assert strip_leading_greeting(normalize("你好，請問iTaiwan熱點有幾個").text) == "itaiwan熱點有幾個"
+
+
+def test_english_names_in_pinyin_and_function_phrases(understander):
+    u = understander.understand("How many air boxes were set up in the Guanyin industrial zone as of end-2020?")
+    alternatives = {c.typed: c.alternatives for c in u.concepts}
+    assert "觀音" in alternatives["guanyin"]  # a place name written in pinyin
+    assert 2020 in u.entities.years and "end-2020" not in alternatives
+    assert not {"as", "according to"} & set(alternatives)
+    assert "according to" not in {typed for typed, _ in understander.understand(
+        "According to the report, how big is the digital economy?").expansions}
+
+
+def test_how_to_apply_and_contact_questions_are_recognised(understander):
+    for text in ("在職訓練補助要怎麼申請", "國家文化記憶庫網址是什麼", "How do I apply for the gold card?"):
+        assert understander.understand(text).entities.procedure, text
+    for text in ("就業金卡核發了幾張", "註冊人數有多少", "國家文化記憶庫入口網站何時上線"):
+        assert not understander.understand(text).entities.procedure, text

@@ -33,6 +33,9 @@ from .session import Session
 
 log = logging.getLogger(__name__)
 
+# A passage that says how something is applied for answers "怎麼申請" itself (one naming a
+# website gives no address).
+_APPLYING = re.compile(r"申請|申辦|報名|註冊")
 ANSWER_THRESHOLD = 0.55  # retrieval confidence needed to state a figure
 CLARIFY_THRESHOLD = 0.40  # between the two: "did you mean …?"
 # English questions reach the Chinese text through a dictionary, so they cover less of it even
@@ -109,6 +112,10 @@ class Assistant:
             return self._out_of_scope(query, u, advice=True)
         if u.entities.future:
             return self._out_of_scope(query, u)
+        if u.entities.procedure:
+            answer = self._procedure(query, u)
+            if answer is not None:
+                return answer
         u = self._with_context(u, session)
 
         if u.entities.ask == "agency" and u.entities.axis and self._explained(u, self._axis_words(u.entities.axis)) >= 0.8:
@@ -152,12 +159,16 @@ class Assistant:
             previous = f"{previous} {part}"
             pq = self._query(pu)
             phits = self.index.search(pq)
-            if not phits or phits[0].sentence.text in "".join(s.quote for s in first.sources):
-                continue  # the passage already given answers this part too
+            if not phits:
+                continue
             extra = self._best_of(query, pu, pq, phits, [])
-            if extra.answered and not {s.section + s.quote for s in extra.sources} <= used:
-                body = extra.answer.removeprefix("According to the report: ")
-                first.answer = compose._fit(f"{first.answer}{' ' if u.english else ''}{body}")
+            body = extra.answer.removeprefix("According to the report: ")
+            # The passage already quoted may answer this part too, with a clause the reply left out.
+            if extra.answered and ungrounded_numbers(body, [first.answer]):
+                if ungrounded_numbers(first.answer, [body]):
+                    first.answer = compose._fit(f"{first.answer}{' ' if u.english else ''}{body}")
+                else:  # the new part's reply already states every figure of the first
+                    first.answer = extra.answer
                 first.sources += [s for s in extra.sources if s.section + s.quote not in used]
                 used |= {s.section + s.quote for s in extra.sources}
                 first.confidence = min(first.confidence, extra.confidence)
@@ -275,6 +286,8 @@ class Assistant:
         result, known = None, []
         if e.indicator:
             indicator = self.kb.indicator(e.indicator)
+            if e.ask == "count" and e.unit and indicator.unit in ("%", "名"):
+                return None, 0.0  # "多少個偏鄉" counts places; the table gives a rate or a rank
             known = [indicator.name, *indicator.aliases]
             result = lookup_indicator(self.kb, e.indicator, self._years(e))
         elif e.budget or (e.axis and e.ask in ("money", "count", None)):  # an axis's only figures are its budget
@@ -384,15 +397,35 @@ class Assistant:
                       confidence=hits[0].score if hits else 0.0, suggestions=suggestions,
                       lang="en" if u.english else "zh")
 
-    def _out_of_scope(self, query: str, u: Understanding, *, advice: bool = False, hit: Hit | None = None) -> Answer:
+    def _procedure(self, query: str, u: Understanding) -> Answer | None:
+        """"勞動部在職訓練補助要怎麼申請": not in a results report; name the agency in charge when clear.
+        None when the passage found does speak of applying ("可於單一平台即可線上申請就業金卡")."""
+        hits = self.index.search(self._query(u), limit=1)
+        hit = hits[0] if hits and hits[0].coverage >= 0.6 else None
+        if hit and _APPLYING.search(hit.sentence.text):
+            return None
+        agencies = "、".join(self.kb.nodes[hit.sentence.node_id].agencies) if hit else ""
         if u.english:
-            body = ("I can't give personal advice or recommendations. " if advice else
-                    "The report does not cover that. ") + \
-                "I answer from the DIGI+ programme results report for 2017–2020 (e.g. iTaiwan hotspots, MyData, " \
-                "remote-area broadband, budgets per policy axis)."
+            opening = "The report describes results; it gives no application steps, web addresses or contact details. " \
+                + (f"It names {agencies} as responsible for this work. " if agencies else "")
         else:
-            body = ("抱歉，我無法提供個人建議或推薦。" if advice else "抱歉，這份報告沒有提到這項資料。") + \
-                "我只根據《DIGI+方案 2017–2020 推動成果》報告回答，例如 iTaiwan 熱點、MyData 服務、偏鄉寬頻與各主軸預算。"
+            opening = "抱歉，這份成果報告沒有申辦方式、網址或聯絡資訊。" + (f"報告中這項工作由{agencies}負責，可向相關機關洽詢。" if agencies else "")
+        answer = self._out_of_scope(query, u, hit=hit, opening=opening)
+        if agencies:
+            answer.sources.append(compose.node_source(self.kb, self.kb.nodes[hit.sentence.node_id], hit.sentence.text))
+        return answer
+
+    def _out_of_scope(self, query: str, u: Understanding, *, advice: bool = False, hit: Hit | None = None,
+                      opening: str | None = None) -> Answer:
+        if opening is None and advice:
+            opening = "I can't give personal advice or recommendations. " if u.english else "抱歉，我無法提供個人建議或推薦。"
+        elif opening is None:
+            opening = "The report does not cover that. " if u.english else "抱歉，這份報告沒有提到這項資料。"
+        if u.english:
+            body = opening + "I answer from the DIGI+ programme results report for 2017–2020 (e.g. iTaiwan hotspots, " \
+                "MyData, remote-area broadband, budgets per policy axis)."
+        else:
+            body = opening + "我只根據《DIGI+方案 2017–2020 推動成果》報告回答，例如 iTaiwan 熱點、MyData 服務、偏鄉寬頻與各主軸預算。"
         suggestions = self._suggestions(hit.sentence.node_id) if hit is not None and hit.coverage >= 0.3 else []
         suggestions = (suggestions + self.example_questions())[:3]
         scope = self.kb.nodes_by_path.get(SCOPE_PATH)

@@ -71,6 +71,10 @@ def fact_body(kb: KnowledgeBase, hit: Hit, match: callable, concepts: list, year
         body = f"{period}，{body}"
         if framing is not None:
             sources.append(framing)  # the report text that dates the figure
+    if node.title and len(node.title) <= SHORT_TITLE and node.title not in body and len(sentence.text) <= SHORT_SUBJECTLESS \
+            and not re.search(r"\d", node.title):  # a figure in the heading would not be in the quote
+        # "截至2020年底已提供57項服務。" says what only under its heading: "臨櫃核驗：…".
+        body = f"{node.title}：{body}"
     # Items are listed only when the answer is the list's introduction, not a figure before it.
     intro_start = sentence.text.rfind(split_clauses(sentence.text)[-1])
     answered_before = any(f.kind in ask_kinds and f.start < intro_start for f in sentence.figures)
@@ -89,6 +93,9 @@ def fact_body(kb: KnowledgeBase, hit: Hit, match: callable, concepts: list, year
             body = _fit(body, MAX_ANSWER_CHARS - 40) + f"（負責機關：{'、'.join(node.agencies)}）"
     return _fit(body), sources
 
+
+SHORT_TITLE = 16  # a heading short enough to name a subject ("臨櫃核驗", "iTaiwan 熱點")
+SHORT_SUBJECTLESS = 40  # a sentence this short often leaves its subject to the heading
 
 _LIST_INTRO = re.compile(r"(如下|下列.{0,12})[。：:]?$")
 

@@ -36,6 +36,10 @@ ASK_KINDS = {
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
 
 
+# Measure words count anything (344家 are firms, not 國家): a noun is not recognised by them.
+MEASURE_WORDS = frozenset("家人個項件次名場位處元年月日天點張份筆種座台臺部支門本條組案所")
+
+
 @dataclass
 class QueryConcept:
     typed: str
@@ -104,6 +108,11 @@ class SentenceIndex:
             node = kb.nodes[s.node_id]
             chain = self._ancestors(node.id)
             titles = " ".join(n.display_title for n in chain[:-1] if n.display_title)
+            # An untitled parent's opening sentence heads its items ("(二) 推動4K超高畫質內容…" over
+            # "1. …培育超高畫質專業人才"): it is context for them as a title would be.
+            leads = " ".join(kb.node_sentences(n.id)[0].text for n in chain[:-1]
+                             if not n.title and kb.node_sentences(n.id))
+            titles = f"{titles} {leads}" if leads else titles
             siblings = kb.node_sentences(node.id)
             prev = siblings[s.ord - 1].text if s.ord > 0 else ""
             own = normalize(s.text)
@@ -270,6 +279,10 @@ class SentenceIndex:
                     covered += weight * 0.5
                 elif len(concept.typed) >= 2 and _abbreviates(concept.typed, own):
                     covered += weight * 0.5  # an abbreviation the report spells out: 帳密, 國中小
+                elif concept.noun and len(concept.typed) >= 2 and not concept.typed.isascii() \
+                        and concept.typed[-1] not in MEASURE_WORDS \
+                        and any(concept.typed[-1] in units for _, _, units in self.clauses[doc]):
+                    covered += weight * 0.7  # counted by its own last character: 46校 are 46所學校
                 elif concept.noun and not concept.typed.isascii() and len(concept.typed) >= 2 \
                         and all(ch in own for ch in concept.typed) and not self.document_frequency(concept.typed):
                     covered += weight * 0.4  # a paraphrase made of the passage's own characters: 發卡 / 發放…金卡
@@ -285,10 +298,12 @@ class SentenceIndex:
             if unit in ("萬", "億", "兆"):
                 unit_ok, unit = any(unit in f.text for f in sentence.figures), None
             else:
-                unit_ok = bool(unit) and any(_same_unit(u, unit) for _, _, us in clauses for u in us)
+                # "多少隊" is answered by "300個參賽隊伍" too: the unit may follow as a noun.
+                unit_ok = bool(unit) and any(any(_same_unit(u, unit) for u in us) or (us and unit in text)
+                                             for text, _, us in clauses)
             years_ok = all(str(y) in own or str(y) in title or str(y) in node_text or str(y) in context
                            for y in query.years)
-            places_ok = all(any(form in own or form in title or form in context or form in node_text for form in forms)
+            places_ok = all(any(_names_place(part, form) for part in (own, title, context, node_text) for form in forms)
                             for forms in query.places)
             # Coverage decides; BM25 and a figure standing next to the asked-about words break ties.
             focus = _focus(clauses, in_own, in_title, total_weight, query) if in_own or in_title else 0.0
@@ -298,7 +313,7 @@ class SentenceIndex:
             elif unit_ok:
                 score = min(1.0, score * 1.1)
             elif unit and query.ask == "count":
-                score *= 0.6  # "幾座" answered with a count of something else
+                score *= 0.5  # "幾座" answered with a count of something else
             if not years_ok:
                 score *= 0.6
             elif query.years and not all(str(y) in own for y in query.years):
@@ -354,6 +369,19 @@ def _same_unit(found: str, asked: str) -> bool:
     if found == asked or found.endswith(asked):
         return True
     return any(found in family and asked in family for family in _UNIT_FAMILIES)
+
+
+_COMPARED = re.compile(r"(?:優於|領先|超越|超過|勝過|高於|贏過|次於|落後|低於)[^，。；：,;:]*$")
+
+
+def _names_place(text: str, form: str) -> bool:
+    """The passage is about the place: "優於南韓、日本" compares Taiwan with Japan, it gives no figure of Japan's."""
+    start = text.find(form)
+    while start >= 0:
+        if not _COMPARED.search(text[:start]):
+            return True
+        start = text.find(form, start + 1)
+    return False
 
 
 def _clauses(sentence: Sentence, normalize: Callable[[str], str]) -> list[tuple[str, set[str], set[str]]]:

@@ -134,3 +134,49 @@ def test_no_reply_needs_the_grounding_fallback(assistant, caplog):
         for row in rows:
             assistant.ask(row["q"])
     assert not [r for r in caplog.records if "ungrounded" in r.getMessage()]
+
+
+def test_a_procedure_question_names_the_agency_but_states_no_figure(assistant):
+    answer = assistant.ask("在職訓練補助如何申請？")
+    assert not answer.answered and answer.intent == "out_of_scope"
+    assert "勞動部" in answer.answer and "申辦方式" in answer.answer
+    assert set(re.findall(r"\d+", answer.answer)) <= {"2017", "2020"}
+    assert any("勞動部" in s.agency for s in answer.sources)
+    # The report does say how the gold card is applied for: that is answered.
+    gold = assistant.ask("就業金卡怎麼申請？")
+    assert gold.answered and "線上申請" in gold.answer
+
+
+def test_another_countrys_figure_is_not_taken_from_a_comparison(assistant):
+    answer = assistant.ask("南韓在IMD世界人才報告排名第幾？")  # the report only says Taiwan ranks above it
+    assert not answer.answered and answer.intent == "out_of_scope"
+    taiwan = assistant.ask("臺灣在IMD世界人才報告排名第幾？")
+    assert taiwan.answered and "第20名" in taiwan.answer
+
+
+def test_a_count_of_places_is_not_answered_with_a_rate(assistant):
+    answer = assistant.ask("2019年有多少個偏鄉達到Gbps等級服務？")
+    assert answer.answered and "85個偏鄉" in answer.answer
+    assert not answer.answer.startswith("Gbps等級服務到偏鄉涵蓋率")  # the table's 87.2% is a rate
+
+
+def test_two_questions_answered_by_one_sentence_are_not_repeated(assistant):
+    answer = assistant.ask("智慧機器人自造基地培育多少人才？又創造多少就業機會？")
+    assert answer.answered and "49,481" in answer.answer and "2,478" in answer.answer
+    assert answer.answer.count("49,481") == 1
+
+
+def test_a_subjectless_sentence_is_answered_under_its_heading(assistant):
+    answer = assistant.ask("MyData有多少資料集")
+    assert answer.answered and answer.answer.startswith("資料下載：") and "100項資料集" in answer.answer
+
+
+def test_an_untitled_parents_opening_sentence_is_context(assistant):
+    # "(二) …推動4K 超高畫質內容…" heads "1. …培育超高畫質專業人才，人次達2,094人".
+    answer = assistant.ask("4K節目製作人才培育了多少人次？")
+    assert answer.answered and "2,094" in answer.answer
+
+
+def test_a_unit_noun_counted_by_its_last_character(assistant):
+    answer = assistant.ask("補助多少所學校開設5G課程？")  # the report: 補助46校開設111課次
+    assert answer.answered and "46校" in answer.answer

@@ -56,6 +56,7 @@ def to_traditional(text: str) -> str:
     return _s2t.convert(text)
 
 
+@lru_cache(maxsize=65536)  # called for every word looked up in jieba's dictionary
 def to_simplified(text: str) -> str:
     return _t2s.convert(text)
 

@@ -3,9 +3,9 @@
 Chinese typing errors are mostly homophones picked from the IME list (熱店→熱點, 寬平→寬頻,
 函蓋率→涵蓋率, 借問占→借問站). A query n-gram that is not a known word is looked up by its
 toneless, fuzzy pinyin (in/ing, en/eng, an/ang, zh/z, ch/c, sh/s merged) among the report's
-terms; a term that differs in few characters is offered as the correction. Report terms are read
-as words (銀行 → yin hang); a typed character may stand for any of its readings (還境 is huan jing
-as well as hai jing), since the IME offered it for one of them.
+terms; a term that differs in few characters is offered as the correction. A report term is read
+with each character's usual reading; a typed character may stand for any of its readings (還境 is
+huan jing as well as hai jing), since the IME offered it for one of them.
 """
 
 from __future__ import annotations
@@ -33,9 +33,14 @@ def _fuzz(syllable: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-def char_key(ch: str) -> str:
+def _syllable(ch: str) -> str:
     syllable = lazy_pinyin(ch, style=Style.NORMAL, errors="ignore")
-    return _fuzz(syllable[0]) if syllable else ch
+    return syllable[0] if syllable else ch
+
+
+@lru_cache(maxsize=65536)
+def char_key(ch: str) -> str:
+    return _fuzz(_syllable(ch))
 
 
 @lru_cache(maxsize=65536)
@@ -47,16 +52,13 @@ def char_keys(ch: str) -> tuple[str, ...]:
 
 
 def pinyin_key(text: str) -> str:
-    """A word's reading in context (lazy_pinyin picks 行 = hang in 銀行)."""
-    syllables = lazy_pinyin(text, style=Style.NORMAL, errors="ignore")
-    if len(syllables) != len(text):
-        return " ".join(char_key(c) for c in text)
-    return " ".join(_fuzz(s) for s in syllables)
+    return " ".join(char_key(c) for c in text)
 
 
-def typed_keys(text: str) -> list[str]:
+@lru_cache(maxsize=65536)
+def typed_keys(text: str) -> tuple[str, ...]:
     """The readings a typed n-gram may have been typed as (bounded)."""
-    return [" ".join(keys) for keys in itertools.islice(itertools.product(*map(char_keys, text)), MAX_READINGS)]
+    return tuple(" ".join(keys) for keys in itertools.islice(itertools.product(*map(char_keys, text)), MAX_READINGS))
 
 
 @dataclass(frozen=True)
@@ -71,14 +73,10 @@ class TypoCorrector:
         self.vocabulary = {t for t in vocabulary if _CJK_RUN.fullmatch(t) and 2 <= len(t) <= 6}
         self._by_key: dict[str, list[str]] = defaultdict(list)
         self._by_romanised: dict[str, list[str]] = defaultdict(list)
-        for term in self.vocabulary:
-            syllables = lazy_pinyin(term, style=Style.NORMAL, errors="ignore")
-            if len(syllables) == len(term):
-                self._by_key[" ".join(map(_fuzz, syllables))].append(term)
-                if len(term) <= 4:
-                    self._by_romanised["".join(syllables)].append(term)
-            else:
-                self._by_key[pinyin_key(term)].append(term)
+        for term in self.vocabulary:  # character by character: cached, and fast enough at start-up
+            self._by_key[pinyin_key(term)].append(term)
+            if len(term) <= 4:
+                self._by_romanised["".join(map(_syllable, term))].append(term)
         self._is_known_word = is_known_word
         self._skip = skip
 

@@ -102,6 +102,7 @@ class SentenceIndex:
         self.node_text: list[str] = []
         # Per sentence: its clauses, normalised, with the kinds and units of the figures in each.
         self.clauses: list[list[tuple[str, set[str], set[str]]]] = []
+        self.units: list[set[str]] = []  # the units of the sentence's figures
         self.postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
         lengths = []
         for i, s in enumerate(self.sentences):
@@ -129,6 +130,7 @@ class SentenceIndex:
             self.context.append(context)
             self.node_text.append(normalize(" ".join(x.text for x in siblings)))
             self.clauses.append(_clauses(s, normalize))
+            self.units.append({f.unit for f in s.figures})
             tf: Counter[str] = Counter(analyze(own))
             for term, count in Counter(analyze(own_title)).items():
                 tf[term] += count * self.TITLE_WEIGHT
@@ -155,6 +157,8 @@ class SentenceIndex:
             self._by_char_all[ch] |= docs
         n = len(self.sentences)
         self.idf = {t: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in self.postings.items()}
+        # What each posting adds to a sentence's BM25, computed once rather than per question.
+        self._contributions = {t: [(doc, self.idf[t] * norm) for doc, norm in p] for t, p in self.postings.items()}
         self.max_idf = math.log(1 + (n - 0.5) / 1.5)
         self._df_cache: dict[str, int] = {}
 
@@ -204,11 +208,8 @@ class SentenceIndex:
             for terms in spellings:
                 partial: dict[int, float] = defaultdict(float)
                 for term in terms:
-                    postings = self.postings.get(term)
-                    if postings:
-                        idf = self.idf[term]
-                        for doc, norm in postings:
-                            partial[doc] += idf * norm
+                    for doc, value in self._contributions.get(term, ()):
+                        partial[doc] += value
                 for doc, value in partial.items():
                     if value > best.get(doc, 0.0):
                         best[doc] = value
@@ -281,7 +282,7 @@ class SentenceIndex:
                     covered += weight * 0.5  # an abbreviation the report spells out: 帳密, 國中小
                 elif concept.noun and len(concept.typed) >= 2 and not concept.typed.isascii() \
                         and concept.typed[-1] not in MEASURE_WORDS \
-                        and any(concept.typed[-1] in units for _, _, units in self.clauses[doc]):
+                        and concept.typed[-1] in self.units[doc]:
                     covered += weight * 0.7  # counted by its own last character: 46校 are 46所學校
                 elif concept.noun and not concept.typed.isascii() and len(concept.typed) >= 2 \
                         and all(ch in own for ch in concept.typed) and not self.document_frequency(concept.typed):

@@ -13,7 +13,7 @@ _GREETING = (r"掰掰|拜拜|再見|再会|再會|下次見|下次再問|下次�
              r"打擾了|打擾一下|打擾|不好意思|在嗎|在不在|有人嗎|有人在嗎|hello|hi|hey|hiya|yo|good morning|"
              r"good afternoon|good evening|greetings|howdy|你好嗎|你好呀|你好啊")
 _THANKS = (r"謝謝|謝謝你|謝謝您|謝啦|謝了|多謝|感謝|感謝你|感謝您|感謝幫忙|謝謝幫忙|謝謝你的幫忙|感恩|辛苦了|3q|thx|thanks|"
-           r"thank you|thank you very much|thanks a lot|many thanks|cheers|太好了|好的|好了|好喔|好哦|好唷|了解|瞭解|收到|ok|okay|讚|很有幫助")
+           r"thank you|thank you very much|thanks a lot|many thanks|cheers|太好了|好的|好了|好喔|好哦|好唷|知道了|懂了|明白了|了解|瞭解|收到|ok|okay|讚|很有幫助")
 _HELP = (r"能做什麼|可以做什麼|會做什麼|會什麼|能幹嘛|可以幹嘛|可以查什麼|能查什麼|可以問什麼|能問什麼|可以問哪些|"
          r"怎麼用|如何使用|使用說明|說明|幫助|功能|有什麼功能|你是誰|你是什麼|介紹一下你自己|help|what can you do|"
          r"what do you do|how do i use|how does this work|who are you|what are you|commands|指令|我想問|我要問|問問題|"
@@ -31,7 +31,7 @@ _LEADING_GREETING = re.compile(rf"^{_FILLER}(?:{_GREETING})(?:{_FILLER}(?:請問
 
 
 _ASKS_ABOUT_BOT = re.compile(
-    r"(?:你|您|機器人|小幫手|bot|this|you).{0,8}(?:能|可以|會|可|can|could|do).{0,8}"
+    r"(?:你|您|機器人|小幫手|助手|bot|this|you).{0,8}(?:能|可以|會|可|can|could|do).{0,8}"
     r"(?:做|幫|回答|答|查|問|處理|help|do|answer|ask)|what can you|what do you|how (?:do|can) i use|help me with")
 _THANKS_START = re.compile(r"謝|感謝|多謝|感恩|辛苦|3q|thx|thanks|thank you")
 _QUESTION_MARKERS = re.compile(r"多少|幾|什麼時候|哪一年|哪天|how many|how much|when|which|\d")

@@ -71,16 +71,18 @@ AGENCY_ASK_WORDS = frozenset("機關 單位 部會 部門 機構 分組 小組 �
 
 ASK_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("agency", AGENCY_ASK),
-    ("date", re.compile(r"哪一?年|哪一?天|何時|什麼時候|幾月|幾號|哪個月|日期|when\b|what date|which year|what year|which day")),
+    ("date", re.compile(r"哪一?年|哪一?天|何時|什麼時候|幾月|幾號|哪個月|日期|哪[兩幾]次|when\b|what date|which year|what year|"
+                        r"which day")),
     ("rank", re.compile(r"第幾|排名|排行|名次|\brank|\bplace[d]?\b|position")),
     ("multiple", re.compile(r"幾倍|多少倍|倍數|how many times|times (?:more|higher|as)")),
-    ("percent", re.compile(r"百分之|百分比|%|比例|比率|幾成|\w率|percent|percentage|\brate\b|share|proportion")),
+    ("percent", re.compile(r"百分之|百分比|%|比例|比率|幾成|(?!頻)\w率|percent|percentage|\brate\b|share|proportion")),
     ("money", re.compile(r"多少錢|金額|預算|經費|投資|多少億|多少萬|幾億|花了|營收|商機|交易額|產值|補助款|budget|cost|money|"
                          r"fund|invest|revenue|dollars|nt\$|spend|spent")),
     ("duration", re.compile(r"多久|多長時間|多少時間|(?:幾|多少)\s*個?\s*(?:分鐘|秒|小時|鐘頭|天|月|星期|禮拜)|"
-                            r"how long|minutes?\b|hours?\b|seconds?\b|days\b")),
+                            r"how long(?! (?:is|are|was|were) (?:the|a|an|its|their)\b)|minutes?\b|hours?\b|seconds?\b|days\b")),
     ("speed", re.compile(r"網速|速度|頻寬|速率|mbps|gbps|bandwidth|speed")),
-    ("count", re.compile(r"多少|幾|多大|多高|多長|how many|number of|how much|how big|how large")),
+    # "how long is the cable" asks a length (any amount), "how long does it take" a duration.
+    ("count", re.compile(r"多少|幾|多大|多高|多長|how many|number of|how much|how big|how large|how long|how far")),
 ]
 
 # Measure words a count question may name ("幾處", "多少家") — the answer should carry the same.

@@ -22,7 +22,7 @@ _MONTHS = {m: i for i, m in enumerate("january february march april may june jul
                                       "november december".split(), 1)}
 _MONTHS.update({m[:3]: i for m, i in list(_MONTHS.items())})
 _MONTHS.pop("may", None)  # "may" is far more often the verb
-_ASKING = re.compile(r"第?(?:幾|多少)[\u4e00-\u9fff]?")
+_ASKING = re.compile(r"第?(?:幾|多少)個?(?:分鐘|小時|鐘頭|星期|禮拜|公里|公尺|[\u4e00-\u9fff])?")
 # Question words and particles are never typos of report terms (多大 is not 多達).
 _QUESTION_CHARS = re.compile(r"[幾多少什麼哪誰嗎呢吧了的是有]")
 _EN_WORD = re.compile(r"[a-z][a-z0-9+\-']*[a-z0-9+]|[a-z]")

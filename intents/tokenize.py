@@ -43,9 +43,9 @@ STOPWORDS = frozenset(
     the a an of in on at to for from by with and or is are was were be been being do does did how many much what which
     when where who whom whose why there their it its this that these those has have had can could would should will
     please tell me about i you we they my your our any some number amount total taiwan taiwan's government report
-    according people used use using make made get got per also still just only as than into since until via during
+    according people use using make made get got per also still just only as than into since until via during
     through throughout across within among after before upon onto off out up might must shall ever already yet so such
-    then too very share proportion percentage
+    then too very share proportion percentage end
     """.split()
 )
 

@@ -3,9 +3,9 @@
 Chinese typing errors are mostly homophones picked from the IME list (熱店→熱點, 寬平→寬頻,
 函蓋率→涵蓋率, 借問占→借問站). A query n-gram that is not a known word is looked up by its
 toneless, fuzzy pinyin (in/ing, en/eng, an/ang, zh/z, ch/c, sh/s merged) among the report's
-terms; a term that differs in few characters is offered as the correction. A report term is read
-with each character's usual reading; a typed character may stand for any of its readings (還境 is
-huan jing as well as hai jing), since the IME offered it for one of them.
+terms; a term that differs in few characters is offered as the correction. Characters are read
+with every reading they have (還境 is huan jing as well as hai jing; 調適 is tiao shi as well as
+diao shi): the IME offered the typed one for one of them.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ class TypoCorrector:
         self._by_key: dict[str, list[str]] = defaultdict(list)
         self._by_romanised: dict[str, list[str]] = defaultdict(list)
         for term in self.vocabulary:  # character by character: cached, and fast enough at start-up
-            self._by_key[pinyin_key(term)].append(term)
+            for key in typed_keys(term):  # 調適 is tiao shi as well as diao shi
+                self._by_key[key].append(term)
             if len(term) <= 4:
                 self._by_romanised["".join(map(_syllable, term))].append(term)
         self._is_known_word = is_known_word

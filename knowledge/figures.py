@@ -34,6 +34,7 @@ KIND_BY_UNIT = {
     "分鐘": "duration",
     "秒": "duration",
     "天": "duration",
+    "日": "duration",  # "14日內": a date's day ("10月17日") is read as a date before this
     "個月": "duration",
     "倍": "multiple",
     "Mbps": "speed",

@@ -299,9 +299,9 @@ class SentenceIndex:
             if unit in ("萬", "億", "兆"):
                 unit_ok, unit = any(unit in f.text for f in sentence.figures), None
             else:
-                # "多少隊" is answered by "300個參賽隊伍" too: the unit may follow as a noun.
-                unit_ok = bool(unit) and any(any(_same_unit(u, unit) for u in us) or (us and unit in text)
-                                             for text, _, us in clauses)
+                # "多少隊" is answered by "300個參賽隊伍" too: after the generic 個 the unit may follow as a noun.
+                unit_ok = bool(unit) and (any(_same_unit(u, unit) for _, _, us in clauses for u in us) or any(
+                    f.unit == "個" and unit in sentence.text[f.end: f.end + 6] for f in sentence.figures))
             years_ok = all(str(y) in own or str(y) in title or str(y) in node_text or str(y) in context
                            for y in query.years)
             places_ok = all(any(_names_place(part, form) for part in (own, title, context, node_text) for form in forms)

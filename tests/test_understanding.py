@@ -43,6 +43,7 @@ def test_jieba_works_on_simplified_and_keeps_report_terms(understander):
     ("超高話質設備", ("話質", "畫質")),
     ("數位國家基礎還境", ("還境", "環境")),  # 還 read huan, not its usual hai
     ("就業精卡核發了幾張", ("精卡", "金卡")),  # jieba glues the typo to the next word (精卡核)
+    ("數位法規條適的成果", ("條適", "調適")),  # the report term's 調 is read tiao as well as diao
 ])
 def test_homophone_typos_are_repaired(understander, typed, repaired):
     u = understander.understand(typed)
@@ -88,7 +89,8 @@ def test_indicator_place_and_ask_entities(understander):
     ("嗨", "greeting"), ("晚上好，打擾一下", "greeting"), ("hello!", "greeting"), ("感謝幫忙！", "thanks"),
     ("謝啦，資料很清楚", "thanks"), ("thank you", "thanks"), ("請問這個機器人可以查什麼資料？", "help"),
     ("What can you do?", "help"), ("", "help"), ("再見囉～", "greeting"), ("你能干什么？", "help"),
-    ("這個要怎麼用？", "help"), ("怎么使用这个助手", "help"), ("好喔", "thanks"),
+    ("這個要怎麼用？", "help"), ("怎么使用这个助手", "help"), ("好喔", "thanks"), ("好的我知道了，謝謝", "thanks"),
+    ("这个助手能回答哪些问题？", "help"),
 ])
 def test_smalltalk(text, intent):
     assert smalltalk_intent(normalize(text).text) == intent
@@ -119,3 +121,12 @@ def test_how_to_apply_and_contact_questions_are_recognised(understander):
         assert understander.understand(text).entities.procedure, text
     for text in ("就業金卡核發了幾張", "註冊人數有多少", "國家文化記憶庫入口網站何時上線"):
         assert not understander.understand(text).entities.procedure, text
+
+
+@pytest.mark.parametrize("text, ask", [
+    ("How long is the cable laid along the east coast?", "count"),  # a length: any amount
+    ("How long did the gold card review take?", "duration"),
+    ("無線電頻率使用費收費標準是哪兩次修正的？", "date"),  # 頻率 is a frequency, not a rate
+])
+def test_what_kind_of_figure_is_asked(understander, text, ask):
+    assert understander.understand(text).entities.ask == ask

@@ -33,6 +33,11 @@ from .session import Session
 
 log = logging.getLogger(__name__)
 
+# How an indicator is defined or computed, which its footnote says.
+_DEFINITION = re.compile(r"定義|怎麼算|如何計算|怎麼計算|計算方式|分母|分子|指的是|是指|什麼意思|涵義|"
+                         r"how (?:is|are) .{0,40}(?:defined|calculated|measured|computed)|definition|denominator")
+# A breakdown the tables do not have: per county, city or agency.
+_PER_PLACE = re.compile(r"(?:各|每個|每一個|哪些|哪個)(?:縣市|縣|市|鄉鎮|地方|地區|城市|機關|部會)|by (?:county|city|region)")
 # A passage that says how something is applied for answers "怎麼申請" itself (one naming a
 # website gives no address).
 _APPLYING = re.compile(r"申請|申辦|報名|註冊")
@@ -42,6 +47,7 @@ CLARIFY_THRESHOLD = 0.40  # between the two: "did you mean …?"
 # when right; their named terms (MyData, N-ISAC) are required separately (see knowledge.search).
 ENGLISH_ANSWER_THRESHOLD = 0.40
 ENGLISH_CLARIFY_THRESHOLD = 0.28
+SURE = 0.80  # a passage this well matched needs no support from the rest of the question
 FAQ_DIRECT = 0.90  # a FAQ phrasing this close is the question
 FAQ_AGREE = 0.85  # a FAQ this close wins when retrieval lands in the same node
 STAT_THRESHOLD = 0.6  # share of a question a table must explain to answer from the table
@@ -128,6 +134,10 @@ class Assistant:
             # An indicator described by its definition ("可提供Gbps服務之家戶數佔全部家戶的比例") is
             # found through the table's footnote that defines it.
             u.entities.indicator = next(filter(None, (self._indicator_defined_by(h) for h in hits[:3])), None)
+        if u.entities.indicator and _DEFINITION.search(u.text):
+            answer = self._definition(query, u)
+            self._remember(session, u, answer)
+            return answer
         stat, explained = self._stat(u)
         # The table answers unless a passage covers the question better ("…2020年的目標" is in the text).
         if stat is not None and not (hits and hits[0].score > explained):
@@ -149,7 +159,15 @@ class Assistant:
     def _multi_part(self, query: str, u: Understanding, q: Query, parts: list[str], hits: list[Hit]) -> Answer:
         """"原本要幾天？現在縮到幾天？": each part gets the passage that answers it, with the earlier
         parts as context; one reply states them in order. (FAQ entries answer single questions.)"""
+        # The first part is answered with the rest as context, or on its own when that finds a surer
+        # passage: "MyData線上服務幾項？臨櫃核驗又幾項？" needs it alone; "規劃幾年期？到哪一年？" alone
+        # names too little, so alone must be sure when the whole question found nothing.
         first = self._best_of(query, u, q, hits, [])
+        fu = self.understander.understand(parts[0])
+        fq = self._query(fu)
+        alone = self._best_of(query, fu, fq, self.index.search(fq), [])
+        if alone.answered and alone.confidence > first.confidence and (first.answered or alone.confidence >= SURE):
+            first = alone
         if not first.answered:
             return first
         used = {s.section + s.quote for s in first.sources}
@@ -207,6 +225,9 @@ class Assistant:
         """A FAQ close in wording is still wrong when the question names another year or number."""
         entry_text = match_form(faq.entry.question + " " + faq.entry.answer)
         if any(str(y) not in entry_text for y in u.entities.years):
+            return False
+        # "台中市的智慧停車格" is not answered by the 10-city total.
+        if any(not any(form in entry_text for form in PLACE_EVIDENCE.get(p, (p,))) for p in u.entities.places):
             return False
         numbers = re.findall(r"\d+", u.text)
         return all(n in entry_text for n in numbers if len(n) != 4)
@@ -281,8 +302,12 @@ class Assistant:
     def _stat(self, u: Understanding) -> tuple[StatResult | None, float]:
         """A table look-up and the share of the question the table explains (see _explained)."""
         e = u.entities
-        if e.places:
-            return None, 0.0  # the tables are Taiwan's; "韓國…的預算" is about something else
+        if e.places or _PER_PLACE.search(u.text):
+            return None, 0.0  # the tables are Taiwan's totals: "韓國…", "各縣市…分別" are something else
+        if _DEFINITION.search(u.text):
+            return None, 0.0  # "涵蓋率是拿什麼當分母": the footnotes define, the table only counts
+        if e.ask in ("agency", "duration") or (e.ask == "date" and not e.superlative):
+            return None, 0.0  # "正式數字什麼時候公布": the table gives values ("哪一年最高" is one), not when or who
         result, known = None, []
         if e.indicator:
             indicator = self.kb.indicator(e.indicator)
@@ -298,6 +323,22 @@ class Assistant:
             return None, 0.0
         explained = self._explained(u, known)
         return (result, explained) if explained >= STAT_THRESHOLD else (None, 0.0)
+
+    def _definition(self, query: str, u: Understanding) -> Answer:
+        """"1Gbps涵蓋率是拿什麼當分母": the table's footnote that defines the indicator."""
+        indicator = self.kb.indicator(u.entities.indicator)
+        note = self.kb.nodes_by_path[indicator.definition_path]
+        definition = self.kb.node_sentences(note.id)[0].text
+        if u.english:
+            body = f"The report's table note defines {indicator.name_en} ({indicator.name}) as: {definition}"
+        else:
+            body = f"{indicator.name}的定義（總體指標表註）：{definition}"
+        table = self.kb.nodes_by_path[INDICATOR_PATH]
+        sources = [compose.node_source(self.kb, note, definition),
+                   Source(section=table.path, title=table.display_title, agency="", quote=indicator.printed)]
+        return self._grounded(Answer(query=query, answered=True, intent="fact", answer=compose._fit(body),
+                                     sources=sources, confidence=0.9, suggestions=self._suggestions(note.id),
+                                     lang="en" if u.english else "zh"))
 
     def _indicator_defined_by(self, hit: Hit) -> str | None:
         node = self.kb.nodes[hit.sentence.node_id]

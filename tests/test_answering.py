@@ -180,3 +180,29 @@ def test_an_untitled_parents_opening_sentence_is_context(assistant):
 def test_a_unit_noun_counted_by_its_last_character(assistant):
     answer = assistant.ask("補助多少所學校開設5G課程？")  # the report: 補助46校開設111課次
     assert answer.answered and "46校" in answer.answer
+
+
+def test_how_an_indicator_is_computed_comes_from_its_table_note(assistant):
+    answer = assistant.ask("1Gbps寬頻涵蓋率的分母是什麼？")
+    assert answer.answered and "家庭總戶數" in answer.answer
+    assert answer.sources[0].section == "參、總體指標表 註4"
+    english = assistant.ask("How is the rural Gbps coverage rate calculated?")
+    assert english.answered and "全國總偏鄉數" in english.answer
+
+
+def test_the_tables_do_not_answer_for_one_city_or_a_breakdown(assistant):
+    city = assistant.ask("高雄市的智慧停車格有幾格？")  # the report gives a 10-city total only
+    assert not city.answered
+    assert "4萬" in assistant.ask("智慧停車格串聯多少個？").answer
+    breakdown = assistant.ask("主軸4的預算各縣市分別拿到多少？")
+    assert breakdown.intent != "stat"
+
+
+def test_a_duration_in_days_is_found(assistant):
+    answer = assistant.ask("法令草案預告期結束以後，機關要在幾天內綜整回應？")
+    assert answer.answered and "14日" in answer.answer
+
+
+def test_each_part_of_a_two_part_question_finds_its_own_passage(assistant):
+    answer = assistant.ask("MyData臨櫃核驗有幾項？線上服務又有幾項？")
+    assert answer.answered and "57項" in answer.answer and "144項" in answer.answer

@@ -19,7 +19,7 @@ from rapidfuzz import fuzz
 
 from intents.entities import PLACE_EVIDENCE, REPORT_FIRST_YEAR, REPORT_LAST_YEAR
 from intents.normalize import match_form
-from intents.pipeline import Understander, Understanding, Vocabulary
+from intents.pipeline import Understander, Understanding, Vocabulary, dedupe
 from intents.tokenize import bigrams
 from knowledge.build import KB_FILENAME
 from knowledge.search import ASK_KINDS, SPECIFIC_ENOUGH, FaqHit, FaqIndex, Hit, Query, QueryConcept, SentenceIndex
@@ -473,7 +473,7 @@ class Assistant:
         sources = [Source(section=scope.path, title=scope.display_title, agency="", quote=scope.display_title)] \
             if scope else []
         return self._grounded(Answer(query=query, answered=False, intent="out_of_scope", answer=body, sources=sources,
-                                     confidence=0.0 if hit is None else hit.score, suggestions=_unique(suggestions),
+                                     confidence=0.0 if hit is None else hit.score, suggestions=dedupe(suggestions),
                                      lang="en" if u.english else "zh"))
 
     def _smalltalk(self, query: str, kind: str, english: bool, empty: bool = False) -> Answer:
@@ -531,7 +531,7 @@ class Assistant:
             if first and first.axis:
                 out.append(f"主軸{first.axis}各年度預算")
             out += [f"{years[-1]}年預算合計", f"{years[-1]}年哪個主軸預算最多", "總體指標達成情形"]
-            return _unique(out)[:3]
+            return dedupe(out)[:3]
         first = stat.cells[0]
         others = [i.name for i in self.kb.indicators if i.key != first.indicator][:2]
         return [f"{first.label}歷年數值"] + [f"{name}{years[-1]}年" for name in others]
@@ -540,7 +540,7 @@ class Assistant:
         out = [h.entry.question for h in faq_hits if h.score >= 0.5]
         for hit in hits[:3]:
             out += self._suggestions(hit.sentence.node_id, n=2)
-        return _unique(out)[:3] or self.example_questions()
+        return dedupe(out)[:3] or self.example_questions()
 
     # -------------------------------------------------------------- grounding
     def _grounded(self, answer: Answer) -> Answer:
@@ -597,21 +597,13 @@ MAX_PARTS = 3  # a message pasted many times is one question, not a hundred
 def _question_parts(text: str) -> list[str]:
     """The separate questions in one message ("…原本要幾天？現在縮到幾天？")."""
     parts = [p.strip() for p in re.split(r"[?？]|[;；]", text) if p.strip()]
-    asked = _unique([p for p in parts if _QUESTION_WORD.search(p)])
+    asked = dedupe([p for p in parts if _QUESTION_WORD.search(p)])
     return asked[:MAX_PARTS] if len(asked) > 1 else [text]
 
 
 def _index_terms(words: tuple[str, ...], text: str) -> list[str]:
     """Index terms: content words, and CJK bigrams in their own namespace (prefixed "~")."""
     return list(words) + ["~" + b for b in bigrams(text)]
-
-
-def _unique(items: list[str]) -> list[str]:
-    out: list[str] = []
-    for item in items:
-        if item and item not in out:
-            out.append(item)
-    return out
 
 
 def _display(text) -> str:

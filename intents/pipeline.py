@@ -206,7 +206,7 @@ class Understander:
                 if len(alternatives) == 1 and "-" in word:
                     # "gbps-level", "self-reliance": the parts the report or the glossary knows.
                     for part in word.split("-"):
-                        if part in self.short_report_words or len(part) > 2 and part not in STOPWORDS:
+                        if part in self.short_report_words or (len(part) > 2 and part not in STOPWORDS):
                             alternatives += [part, *self._english.get(part, [])[:2]]
                 if len(alternatives) == 1 and word in named and len(word) >= 4:
                     alternatives += self.typos.romanised(word)
@@ -216,7 +216,7 @@ class Understander:
             # A rare verb names its topic like a noun does (造價, 得獎); a common one (開始, 拿到) does not.
             noun = self.tokenizer.is_noun(word) or (
                 not word.isascii() and len(word) > 1 and 0 < self.tokenizer.word_frequency(word) < RARE_WORD)
-            concepts.append(Concept(word, _dedupe(alternatives), named=word in named, noun=noun,
+            concepts.append(Concept(word, dedupe(alternatives), named=word in named, noun=noun,
                                     dictionary=word.isascii() or bool(self.tokenizer.word_frequency(word))))
         # Expansions from multi-word phrases not tied to a single token ("ministry of labor").
         for typed, terms in by_typed.items():
@@ -225,11 +225,12 @@ class Understander:
             if " " in typed:
                 parts = typed.split()
                 concepts = [c for c in concepts if c.typed not in parts]
-                concepts.append(Concept(typed, _dedupe([typed] + terms)))
+                concepts.append(Concept(typed, dedupe([typed] + terms)))
         return concepts
 
 
-def _dedupe(items: Iterable[str]) -> list[str]:
+def dedupe(items: Iterable[str]) -> list[str]:
+    """The non-empty items, each once, in their first order."""
     out: list[str] = []
     for item in items:
         if item and item not in out:

@@ -39,20 +39,11 @@ def _syllable(ch: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-def char_key(ch: str) -> str:
-    return _fuzz(_syllable(ch))
-
-
-@lru_cache(maxsize=65536)
 def char_keys(ch: str) -> tuple[str, ...]:
     """Every reading of a character, fuzzed, the most common first."""
     readings = pinyin(ch, style=Style.NORMAL, heteronym=True, errors="ignore")
     keys = [_fuzz(r) for r in readings[0]] if readings else []
     return tuple(dict.fromkeys(keys)) or (ch,)
-
-
-def pinyin_key(text: str) -> str:
-    return " ".join(char_key(c) for c in text)
 
 
 @lru_cache(maxsize=65536)
@@ -97,10 +88,9 @@ class TypoCorrector:
                 if len(span) < size or not all(_CJK_RUN.fullmatch(w) for w in span):
                     continue
                 gram = "".join(span)
-                if (not 2 <= len(gram) <= 5 or gram in self.vocabulary or self._is_known_word(gram)
-                        or self._skip(gram)):
+                if not 2 <= len(gram) <= 5 or self._known(gram) or self._skip(gram):
                     continue
-                if not any(len(w) == 1 or (w not in self.vocabulary and not self._is_known_word(w)) for w in span):
+                if not any(len(w) == 1 or not self._known(w) for w in span):
                     continue
                 term = self._best(gram)
                 if not term and len(gram) >= 3:
@@ -108,7 +98,7 @@ class TypoCorrector:
                     # drop the outer character of an unknown word.
                     parts = [gram[:-1] if self._unknown(span[-1]) else "", gram[1:] if self._unknown(span[0]) else ""]
                     for part in filter(None, parts):
-                        if not (part in self.vocabulary or self._is_known_word(part) or self._skip(part)):
+                        if not (self._known(part) or self._skip(part)):
                             term = self._best(part)
                             if term:
                                 gram = part
@@ -126,8 +116,11 @@ class TypoCorrector:
         """Report terms spelt in pinyin: "Guanyin" → 觀音, "Lanyu" → 蘭嶼 (names an English question keeps)."""
         return sorted(self._by_romanised.get(word.lower().replace("-", ""), []))[:3]
 
+    def _known(self, word: str) -> bool:
+        return word in self.vocabulary or self._is_known_word(word)
+
     def _unknown(self, word: str) -> bool:
-        return len(word) >= 2 and word not in self.vocabulary and not self._is_known_word(word)
+        return len(word) >= 2 and not self._known(word)
 
     def _best(self, gram: str) -> str | None:
         candidates = {term for key in typed_keys(gram) for term in self._by_key.get(key, ())}

@@ -111,8 +111,8 @@ class SentenceIndex:
             titles = " ".join(n.display_title for n in chain[:-1] if n.display_title)
             # An untitled parent's opening sentence heads its items ("(二) 推動4K超高畫質內容…" over
             # "1. …培育超高畫質專業人才"): it is context for them as a title would be.
-            leads = " ".join(kb.node_sentences(n.id)[0].text for n in chain[:-1]
-                             if not n.title and kb.node_sentences(n.id))
+            leads = " ".join(opening[0].text for n in chain[:-1]
+                             if not n.title and (opening := kb.node_sentences(n.id)))
             titles = f"{titles} {leads}" if leads else titles
             siblings = kb.node_sentences(node.id)
             prev = siblings[s.ord - 1].text if s.ord > 0 else ""
@@ -140,10 +140,14 @@ class SentenceIndex:
             for term, count in tf.items():
                 self.postings[term].append((i, count))
         self.avg_len = sum(lengths) / max(len(lengths), 1)
-        # BM25's term-frequency factor does not depend on the query: compute it once.
+        # A posting's BM25 contribution (idf × term-frequency factor) does not depend on the
+        # question: compute it once.
+        n = len(self.sentences)
+        self.idf = {t: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in self.postings.items()}
         for term, postings in self.postings.items():
+            idf = self.idf[term]
             self.postings[term] = [
-                (doc, tf * (self.K1 + 1) / (tf + self.K1 * (1 - self.B + self.B * lengths[doc] / self.avg_len)))
+                (doc, idf * tf * (self.K1 + 1) / (tf + self.K1 * (1 - self.B + self.B * lengths[doc] / self.avg_len)))
                 for doc, tf in postings]
         # Which sentences hold each character, to count a word's sentences without scanning all.
         self._by_char: dict[str, set[int]] = defaultdict(set)
@@ -155,10 +159,6 @@ class SentenceIndex:
                 self._by_char_all[ch].add(i)
         for ch, docs in self._by_char.items():
             self._by_char_all[ch] |= docs
-        n = len(self.sentences)
-        self.idf = {t: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in self.postings.items()}
-        # What each posting adds to a sentence's BM25, computed once rather than per question.
-        self._contributions = {t: [(doc, self.idf[t] * norm) for doc, norm in p] for t, p in self.postings.items()}
         self.max_idf = math.log(1 + (n - 0.5) / 1.5)
         self._df_cache: dict[str, int] = {}
 
@@ -208,7 +208,7 @@ class SentenceIndex:
             for terms in spellings:
                 partial: dict[int, float] = defaultdict(float)
                 for term in terms:
-                    for doc, value in self._contributions.get(term, ()):
+                    for doc, value in self.postings.get(term, ()):
                         partial[doc] += value
                 for doc, value in partial.items():
                     if value > best.get(doc, 0.0):

@@ -346,12 +346,20 @@ def _latin_word(word: str) -> re.Pattern[str]:
 
 
 def contains(text: str, term: str) -> bool:
-    """`term` in `text`; a Latin word only as a whole word ("try" is not in "country")."""
+    """`term` in `text`; a Latin word only as a whole word ("try" is not in "country"), a Chinese
+    term not where 非 negates it (非偏遠地區 is the opposite of 偏遠地區)."""
     if term not in text:
         return False
     if term[0].isascii() and term[0].isalnum() and term[-1].isascii() and term[-1].isalnum():
         return bool(_latin_word(term).search(text))
-    return True
+    if "非" not in text:
+        return True
+    start = text.find(term)
+    while start >= 0:
+        if start == 0 or text[start - 1] != "非":
+            return True
+        start = text.find(term, start + 1)
+    return False
 
 
 _IN_SENTENCE, _IN_TITLE, _IN_CONTEXT, _IN_NODE, _NOWHERE = range(5)

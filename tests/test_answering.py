@@ -206,3 +206,10 @@ def test_a_duration_in_days_is_found(assistant):
 def test_each_part_of_a_two_part_question_finds_its_own_passage(assistant):
     answer = assistant.ask("MyData臨櫃核驗有幾項？線上服務又有幾項？")
     assert answer.answered and "57項" in answer.answer and "144項" in answer.answer
+
+
+def test_a_negated_term_does_not_match(assistant):
+    # "非偏遠地區" (the rest of Taiwan) is the opposite of what the question asks about.
+    answer = assistant.ask("偏远地区宽带怎么样")
+    assert answer.answered and "非偏遠" not in answer.answer and "偏鄉" in answer.answer
+    assert "90%" in assistant.ask("非偏遠地區的1Gbps寬頻涵蓋率多少").answer

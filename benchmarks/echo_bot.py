@@ -2,7 +2,7 @@
 
 Built with the same rate limiter (class and settings), the same update processor (class and
 concurrency) and the same HTTP time-outs and connection pool as digibot's own Application: they are
-read from a digibot Application built by `bot.telegram_app.build_application`, not copied as
+read from a digibot Application built by `handlers.telegram.app.build_application`, not copied as
 numbers, so the floor follows any change to the product's settings.
 
     app = build_echo_application(token, base_url, like=digibot_application)
@@ -28,7 +28,7 @@ def limiter_like(application: Application):
     settings = dict(overall_max_rate=base.max_rate if base else 0, overall_time_period=base.time_period if base else 0,
                     group_max_rate=limiter._group_max_rate, group_time_period=limiter._group_time_period,
                     max_retries=limiter._max_retries)
-    for name in ("network_retries", "backoff"):  # bot.telegram_app.RetryingRateLimiter's own settings
+    for name in ("network_retries", "backoff"):  # handlers.telegram.app.RetryingRateLimiter's own settings
         if hasattr(limiter, f"_{name}"):
             settings[name] = getattr(limiter, f"_{name}")
     return type(limiter)(**settings)

@@ -45,7 +45,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from tests.load_stub import LoadStub  # noqa: E402
 
 BOTS = ("digibot", "echo")
-# --what-if: digibot without the "typing…" chat action before each answer (handlers.common.show_action
+# --what-if: digibot without the "typing…" chat action before each answer (handlers.telegram.common.show_action
 # replaced by a no-op in the child only), to measure what that one Bot API call per reply costs.
 WHAT_IF = "digibot-no-typing"
 FIRST_USER = 7_000_001
@@ -73,28 +73,27 @@ def child(bot: str, throttle: bool) -> None:
     if os.environ.get("BENCH_GC_FILE"):
         atexit.register(lambda: Path(os.environ["BENCH_GC_FILE"]).write_text(json.dumps(collections)))
     from bot.config import Config
-    from bot.querylog import QueryLog
-    from bot.telegram_app import ALLOWED_UPDATES, build_application
+    from handlers.telegram.app import ALLOWED_UPDATES, build_application
     from tests.load_stub import throttle_off
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     config = Config.from_env()
     if bot == WHAT_IF:
-        import handlers.common
+        import handlers.telegram.common
 
         async def no_action(*args, **kwargs) -> None:
             return None
 
-        handlers.common.show_action = no_action
+        handlers.telegram.common.show_action = no_action
     if bot.startswith("digibot"):
-        from bot.service import KnowledgeService
+        from bot.core import Core
 
-        application = build_application(config, KnowledgeService(config.data_dir), QueryLog(config.data_dir))
+        application = build_application(config, Core.open(config.data_dir))
     else:
         from echo_bot import build_echo_application, limiter_settings
 
-        like = build_application(config, None, None)  # only read for its settings
+        like = build_application(config, None)  # only read for its settings
         application = build_echo_application(config.token, config.api_base_url, like=like)
         assert limiter_settings(application) == limiter_settings(like)
     if not throttle:

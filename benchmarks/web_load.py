@@ -1,7 +1,7 @@
 """Web: requests per second and latency of `POST /api/ask` at 50 concurrent clients, against the floor.
 
 The server runs in its own process (`--serve`), set up as `digibot serve` sets it up — the KnowledgeService,
-the query log, `bot.web.create_app` and `bot.web.run`, logging configured as the CLI does — but bound to
+the query log, `handlers.web.server.create_app` and `run`, logging configured as the CLI does — but bound to
 127.0.0.1 and with the per-client rate limit raised (every request here comes from one address). Its
 app also gets `POST /bench/trivial`, which parses the same JSON body and answers `{"q": …}`: the floor of
 aiohttp plus digibot's own middlewares (in-flight tracking, JSON errors, security headers) on the same
@@ -38,9 +38,8 @@ def serve(port: int, data_dir: Path) -> None:
     from aiohttp import web
 
     from bot.config import Config
-    from bot.querylog import QueryLog
-    from bot.service import KnowledgeService
-    from bot.web import create_app, run
+    from bot.core import Core
+    from handlers.web.server import create_app, run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -50,8 +49,7 @@ def serve(port: int, data_dir: Path) -> None:
         data = json.loads(await request.read())
         return web.json_response({"q": data.get("q")}, dumps=lambda d: json.dumps(d, ensure_ascii=False))
 
-    service = KnowledgeService(data_dir)
-    app = create_app(Config(data_dir=data_dir), service, QueryLog(data_dir), rate_per_minute=10**9, burst=10**6)
+    app = create_app(Config(data_dir=data_dir, ask_rate_per_minute=10**9, ask_burst=10**6), Core.open(data_dir))
     app.router.add_post(TRIVIAL, trivial)
     asyncio.run(run(app, "127.0.0.1", port))
 

@@ -17,18 +17,19 @@ from pathlib import Path
 
 from rapidfuzz import fuzz
 
-from intents.entities import PLACE_EVIDENCE, REPORT_FIRST_YEAR, REPORT_LAST_YEAR
+from intents.entities import Place
 from intents.normalize import match_form
 from intents.pipeline import Understander, Understanding, Vocabulary, dedupe
+from intents.stats_request import StatsRequest, parse_command
 from intents.tokenize import bigrams
 from knowledge.build import KB_FILENAME
 from knowledge.search import ASK_KINDS, SPECIFIC_ENOUGH, FaqHit, FaqIndex, Hit, Query, QueryConcept, SentenceIndex
-from knowledge.stats import INDICATOR_PATH, StatResult, lookup_budget, lookup_indicator
+from knowledge.stats import StatResult, lookup_budget, lookup_indicator
 from knowledge.store import KnowledgeBase, load_kb
 
 from . import compose
 from .answer import Answer, Source
-from .grounding import squeeze, ungrounded_numbers
+from .grounding import ungrounded_numbers
 from .session import Session
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,6 @@ FAQ_DIRECT = 0.90  # a FAQ phrasing this close is the question
 FAQ_AGREE = 0.85  # a FAQ this close wins when retrieval lands in the same node
 STAT_THRESHOLD = 0.6  # share of a question a table must explain to answer from the table
 
-SCOPE_PATH = "伍、"
-
 
 class Assistant:
     def __init__(self, kb: KnowledgeBase):
@@ -74,6 +73,7 @@ class Assistant:
         self._faq_by_node: dict[int, list] = {}
         for entry in kb.faq:
             self._faq_by_node.setdefault(entry.node_id, []).append(entry)
+        self._period = f"{kb.layout.first_year}–{kb.layout.last_year}"
         self.startup_seconds = time.perf_counter() - started
 
     @classmethod
@@ -94,6 +94,11 @@ class Assistant:
                             answer="抱歉，處理這個問題時發生錯誤，請換個方式再問一次。")
         answer.answer = answer.answer[: compose.MAX_ANSWER_CHARS]
         return answer
+
+    def stats_request(self, text: str) -> StatsRequest:
+        """A statistics command's arguments read with the same entity rules as every question."""
+        return parse_command(text, self.understander.entities, self.kb.years,
+                             {i.key: [i.name, i.name_en, *i.aliases] for i in self.kb.indicators})
 
     def example_questions(self, n: int = 3) -> list[str]:
         """A few questions the bot answers well, from different axes (for /start and the web page)."""
@@ -203,7 +208,8 @@ class Assistant:
         if best is None:
             return self._out_of_scope(query, u)
         # A year the report does not cover ("2021年…") must be in the answering sentence itself.
-        years_out = [y for y in u.entities.years if not REPORT_FIRST_YEAR - 1 <= y <= REPORT_LAST_YEAR]
+        layout = self.kb.layout
+        years_out = [y for y in u.entities.years if not layout.first_year - 1 <= y <= layout.last_year]
         if not best.places_ok or any(str(y) not in best.sentence.text for y in years_out):
             return self._out_of_scope(query, u, hit=best)
         answer_at, clarify_at = ((ENGLISH_ANSWER_THRESHOLD, ENGLISH_CLARIFY_THRESHOLD) if u.english
@@ -227,7 +233,7 @@ class Assistant:
         if any(str(y) not in entry_text for y in u.entities.years):
             return False
         # "台中市的智慧停車格" is not answered by the 10-city total.
-        if any(not any(form in entry_text for form in PLACE_EVIDENCE.get(p, (p,))) for p in u.entities.places):
+        if any(not any(form in entry_text for form in self._place_forms(p)) for p in u.entities.places):
             return False
         numbers = re.findall(r"\d+", u.text)
         return all(n in entry_text for n in numbers if len(n) != 4)
@@ -295,9 +301,13 @@ class Assistant:
     def _query(self, u: Understanding) -> Query:
         groups = [[list(self._analyze(alt)) for alt in c.alternatives] for c in u.concepts]
         concepts = [_query_concept(c) for c in u.concepts]
-        places = [PLACE_EVIDENCE.get(p, (p,)) for p in u.entities.places]
+        places = [self._place_forms(p) for p in u.entities.places]
         return Query(groups=groups, concepts=concepts, text=u.text, years=u.entities.years, places=places,
                      ask=u.entities.ask, unit=u.entities.unit, english=u.english, latest=u.entities.latest)
+
+    def _place_forms(self, name: str) -> tuple[str, ...]:
+        """How the report may write a place ("中國" is written 中國大陸)."""
+        return self.understander.entities.place(name).report
 
     def _stat(self, u: Understanding) -> tuple[StatResult | None, float]:
         """A table look-up and the share of the question the table explains (see _explained)."""
@@ -333,7 +343,7 @@ class Assistant:
             body = f"The report's table note defines {indicator.name_en} ({indicator.name}) as: {definition}"
         else:
             body = f"{indicator.name}的定義（總體指標表註）：{definition}"
-        table = self.kb.nodes_by_path[INDICATOR_PATH]
+        table = self.kb.nodes_by_path[self.kb.layout.indicator_table]
         sources = [compose.node_source(self.kb, note, definition),
                    Source(section=table.path, title=table.display_title, agency="", quote=indicator.printed)]
         return self._grounded(Answer(query=query, answered=True, intent="fact", answer=compose._fit(body),
@@ -343,7 +353,7 @@ class Assistant:
     def _indicator_defined_by(self, hit: Hit) -> str | None:
         node = self.kb.nodes[hit.sentence.node_id]
         # A footnote holds no figure, so its score is low; how much of the question it covers counts.
-        if node.kind != "note" or not node.path.startswith(INDICATOR_PATH) or hit.coverage < 0.5:
+        if node.kind != "note" or not node.path.startswith(self.kb.layout.indicator_table) or hit.coverage < 0.5:
             return None
         number = int(re.sub(r"\D", "", node.label) or 0)
         defined = [i.key for i in self.kb.indicators if i.footnote == number]
@@ -408,7 +418,7 @@ class Assistant:
         return self._grounded(answer)
 
     def _faq_answer(self, query: str, u: Understanding, faq: FaqHit) -> Answer:
-        body, sources = compose.faq_body(self.kb, faq.entry, squeeze)
+        body, sources = compose.faq_body(self.kb, faq.entry)
         if u.english:
             body = f"According to the report: {body}"
         answer = Answer(query=query, answered=True, intent="faq", answer=body, sources=sources,
@@ -418,7 +428,7 @@ class Assistant:
         return self._grounded(answer)
 
     def _stat_answer(self, query: str, u: Understanding, stat: StatResult) -> Answer:
-        asked_out = [y for y in stat.missing_years if y > REPORT_LAST_YEAR or y < REPORT_FIRST_YEAR]
+        asked_out = [y for y in stat.missing_years if not self.kb.layout.covers(y)]
         if asked_out and not [y for y in u.entities.years if y not in stat.missing_years]:
             return self._out_of_scope(query, u)
         body, sources = compose.stat_body(self.kb, stat, u.english)
@@ -463,13 +473,13 @@ class Assistant:
         elif opening is None:
             opening = "The report does not cover that. " if u.english else "抱歉，這份報告沒有提到這項資料。"
         if u.english:
-            body = opening + "I answer from the DIGI+ programme results report for 2017–2020 (e.g. iTaiwan hotspots, " \
-                "MyData, remote-area broadband, budgets per policy axis)."
+            body = opening + f"I answer from the DIGI+ programme results report for {self._period} (e.g. iTaiwan " \
+                "hotspots, MyData, remote-area broadband, budgets per policy axis)."
         else:
-            body = opening + "我只根據《DIGI+方案 2017–2020 推動成果》報告回答，例如 iTaiwan 熱點、MyData 服務、偏鄉寬頻與各主軸預算。"
+            body = opening + f"我只根據《DIGI+方案 {self._period} 推動成果》報告回答，例如 iTaiwan 熱點、MyData 服務、偏鄉寬頻與各主軸預算。"
         suggestions = self._suggestions(hit.sentence.node_id) if hit is not None and hit.coverage >= 0.3 else []
         suggestions = (suggestions + self.example_questions())[:3]
-        scope = self.kb.nodes_by_path.get(SCOPE_PATH)
+        scope = self.kb.nodes_by_path.get(self.kb.layout.results)
         sources = [Source(section=scope.path, title=scope.display_title, agency="", quote=scope.display_title)] \
             if scope else []
         return self._grounded(Answer(query=query, answered=False, intent="out_of_scope", answer=body, sources=sources,
@@ -584,8 +594,12 @@ def _vocabulary(kb: KnowledgeBase) -> Vocabulary:
     for node in kb.nodes.values():
         if 2 <= len(node.title) <= 8:
             terms.add(node.title)
-    return Vocabulary(domain_terms=sorted(terms), recurring_terms=kb.report_terms, corpus=[s.text for s in kb.sentences], synonyms=synonyms, english=kb.english, axis_aliases=axis_aliases,
-                      indicator_aliases=indicator_aliases, agency_names=agencies)
+    places = [Place(p.name, p.typed, p.report) for p in kb.places]
+    layout = kb.layout
+    return Vocabulary(domain_terms=sorted(terms), recurring_terms=kb.report_terms, corpus=[s.text for s in kb.sentences],
+                      synonyms=synonyms, english=kb.english, axis_aliases=axis_aliases,
+                      indicator_aliases=indicator_aliases, agency_names=agencies, stopwords=kb.stopwords,
+                      places=places, report_years=(layout.first_year, layout.last_year))
 
 
 _QUESTION_WORD = re.compile(r"多少|幾|哪|什麼|何時|多久|多大|how|what|when|which|where")

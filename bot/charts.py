@@ -1,9 +1,10 @@
 """PNG charts of the report's two tables (budget per axis and year, headline indicators).
 
 Rendered with matplotlib's Agg backend (no display, no pyplot state) in a CJK font that a
-fresh install provides: a system "Noto Sans CJK TC" when present, otherwise the Noto Sans CJK
-font shipped in the `mplfonts` wheel (its SC cut covers every Traditional character the report
-uses; `missing_glyphs` checks that). Values are the report's own; computed sums are labelled.
+fresh install provides: a system "Noto Sans CJK TC" when present (Debian: fonts-noto-cjk), otherwise
+bot/fonts/NotoSansTC-charts.otf, a subset of it holding every character of the report and the
+curated files (scripts/make_chart_font.py; `missing_glyphs` checks every chart's text). Values are
+the report's own; computed sums are labelled.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import matplotlib
@@ -33,7 +33,7 @@ from .tables import budget_table, indicator_table  # noqa: E402
 log = logging.getLogger(__name__)
 
 PREFERRED_FAMILIES = ("Noto Sans CJK TC", "Noto Sans TC", "Source Han Sans TC")
-BUNDLED_FONT = ("mplfonts", "fonts/NotoSansCJKsc-Regular.otf")
+BUNDLED_FONT = Path(__file__).resolve().parent / "fonts" / "NotoSansTC-charts.otf"
 AXIS_COLOURS = ("#1b6ca8", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#9c755f", "#b07aa1")
 ESTIMATE_HATCH = "//"
 
@@ -69,13 +69,9 @@ def chart_font() -> ChartFont:
             continue
         if path and Path(path).exists():
             return ChartFont(family, Path(path))
-    try:
-        bundled = resources.files(BUNDLED_FONT[0]).joinpath(BUNDLED_FONT[1])
-        path = Path(str(bundled))
-    except (ModuleNotFoundError, TypeError) as exc:
-        raise ChartError(f"no CJK font: install mplfonts or fonts-noto-cjk ({exc})") from None
+    path = BUNDLED_FONT
     if not path.exists():
-        raise ChartError(f"no CJK font: {path} is missing; reinstall mplfonts")
+        raise ChartError(f"no CJK font: {path} is missing (reinstall digibot, or apt-get install fonts-noto-cjk)")
     font_manager.fontManager.addfont(str(path))
     family = font_manager.FontProperties(fname=str(path)).get_name()
     return ChartFont(family, path)
@@ -130,7 +126,7 @@ def budget_chart(kb: KnowledgeBase, *, axis: int | None = None, year: int | None
     with _render_lock, matplotlib.rc_context(_style(font)):
         fig = Figure(figsize=(8, 5), layout="constrained")
         ax = fig.add_subplot()
-        source = f"資料來源：DIGI+方案 2017–2020 推動成果報告 {table['source']['section']}"
+        source = f"資料來源：{_report_name(kb)} {table['source']['section']}"
         if axis is not None:
             row = next((a for a in table["axes"] if a["axis"] == axis), None)
             if row is None:
@@ -238,9 +234,13 @@ def indicator_chart(kb: KnowledgeBase, key: str) -> Chart:
             ax.set_ylim(0, max(heights) * 1.2 if heights else 1)
         ax.set_xlabel("年度")
         ax.set_title(title)
-        source = f"資料來源：DIGI+方案 2017–2020 推動成果報告 {table['source']['section']}"
+        source = f"資料來源：{_report_name(kb)} {table['source']['section']}"
         if row["estimates"]:
             source = "斜線為預估值。" + source
         fig.text(0.01, 0.005, source, fontsize=7, color="#555555", ha="left", va="bottom")
         fig.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))
         return _render(fig, title, f"digi-plus-{key}.png")
+
+
+def _report_name(kb: KnowledgeBase) -> str:
+    return f"DIGI+方案 {kb.layout.first_year}–{kb.layout.last_year} 推動成果報告"

@@ -13,6 +13,7 @@ from knowledge.stats import StatResult
 from knowledge.store import FaqEntry, KnowledgeBase, Node, Sentence
 
 from .answer import MAX_ANSWER_CHARS, Source
+from .grounding import numbers
 
 SHORT_SENTENCE = 160  # a sentence this short is quoted whole
 CLAUSE_BUDGET = 110  # a longer one is cut to its relevant clauses, about this long
@@ -183,32 +184,33 @@ def _fit(text: str, limit: int = MAX_ANSWER_CHARS) -> str:
     return cut + "…"
 
 
-def faq_body(kb: KnowledgeBase, entry: FaqEntry, squeeze: callable) -> tuple[str, list[Source]]:
+def faq_body(kb: KnowledgeBase, entry: FaqEntry) -> tuple[str, list[Source]]:
     node = kb.nodes[entry.node_id]
     if node.kind == "table":
-        quote = _table_quote(kb, node, entry.answer, squeeze)
+        quote = _table_quote(kb, node, entry.answer)
     else:
         sentences = kb.node_sentences(node.id)
-        numbers = re.findall(r"\d[\d,.]*\d|\d", squeeze(entry.answer))
+        stated = numbers(entry.answer)
         # Quote the sentences holding the answer's figures; years alone do not pick a sentence.
-        figures = [n for n in numbers if not re.fullmatch(r"(?:19|20)\d\d", n)] or numbers
-        picked = [s.text for s in sentences if any(n in squeeze(s.text) for n in figures)] or [s.text for s in sentences]
-        for number in numbers:  # the period may come from another sentence of the node ("截至2020年…")
-            if number not in squeeze("".join(picked)):
-                picked = [s.text for s in sentences if s.text in picked or number in squeeze(s.text)]
+        figures = [n for n in stated if not re.fullmatch(r"(?:19|20)\d\d", n)] or stated
+        picked = [s.text for s in sentences if set(figures) & set(numbers(s.text))] or [s.text for s in sentences]
+        for number in stated:  # the period may come from another sentence of the node ("截至2020年…")
+            if number not in numbers("".join(picked)):
+                picked = [s.text for s in sentences if s.text in picked or number in numbers(s.text)]
         quote = "".join(picked)
     return _fit(entry.answer), [node_source(kb, node, quote)]
 
 
-def _table_quote(kb: KnowledgeBase, node: Node, answer: str, squeeze: callable) -> str:
+def _table_quote(kb: KnowledgeBase, node: Node, answer: str) -> str:
     from knowledge.stats import budget_header, budget_row_text, indicator_header, total_row_text
 
-    if node.path.startswith("肆"):
+    stated = {n for n in numbers(answer) if "." in n or len(n) >= 2}
+    if node.path == kb.layout.budget_table:
         rows = [budget_row_text(kb, a) for a in kb.budget] + [total_row_text(kb)]
-        picked = [r for r in rows if any(n in squeeze(r) for n in re.findall(r"\d+\.\d+|\d{2,}", squeeze(answer)))]
+        picked = [r for r in rows if stated & set(numbers(r))]
         return budget_header(kb) + "｜" + "｜".join(picked or rows)
     rows = [i.printed for i in kb.indicators]
-    picked = [r for r in rows if any(n in squeeze(r) for n in re.findall(r"\d+\.\d+|\d{2,}", squeeze(answer)))]
+    picked = [r for r in rows if stated & set(numbers(r))]
     return indicator_header(kb) + "｜" + "｜".join(picked or rows)
 
 
@@ -216,8 +218,10 @@ def stat_body(kb: KnowledgeBase, result: StatResult, english: bool) -> tuple[str
     source = Source(section=result.path, title=result.title, agency="", quote="｜".join(result.quotes))
     if result.empty_reason:
         if english:
-            text = ("The report's budget table lists this axis as N/A: its work is done by existing staff, "
-                    "so no technology budget was requested.")
+            # The English explanation is curated (report.yaml) and quotes the note it explains.
+            explained = [e["text_en"] for e in kb.report.get("budget_na_en", [])
+                         if all(q.replace(" ", "") in result.empty_reason.replace(" ", "") for q in e["quotes"])]
+            text = explained[0] if explained else "The report's budget table lists this axis as N/A."
         else:
             text = "報告的預算表中此主軸列為 N/A：" + result.empty_reason
         return _fit(text), [source]

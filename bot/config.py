@@ -26,6 +26,23 @@ def _ids(value: str, name: str) -> frozenset[int]:
     return frozenset(ids)
 
 
+def _flag(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _positive(env: dict[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{name} must be a positive number, got {text!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Config:
     token: str = ""
@@ -36,6 +53,9 @@ class Config:
     port: int = 8080
     webhook_url: str = ""
     webhook_secret: str = ""
+    trust_proxy: bool = False  # behind a proxy that appends the client to X-Forwarded-For
+    ask_rate_per_minute: float = 30.0  # /api/ask per client
+    ask_burst: int = 10
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Config":
@@ -46,6 +66,9 @@ class Config:
         except ValueError:
             raise ConfigError(f"PORT must be a number, got {port_text!r}") from None
         return cls(
+            trust_proxy=_flag(env.get("DIGIBOT_TRUST_PROXY", "")),
+            ask_rate_per_minute=_positive(env, "DIGIBOT_ASK_RATE_PER_MINUTE", cls.ask_rate_per_minute),
+            ask_burst=max(1, int(_positive(env, "DIGIBOT_ASK_BURST", cls.ask_burst))),
             token=env.get("TELEGRAM_BOT_TOKEN", "").strip(),
             api_base_url=env.get("TELEGRAM_API_BASE_URL", "").strip() or DEFAULT_API_BASE,
             admin_ids=_ids(env.get("DIGIBOT_ADMIN_IDS", ""), "DIGIBOT_ADMIN_IDS"),

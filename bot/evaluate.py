@@ -10,6 +10,7 @@ from pathlib import Path
 from knowledge.curated import load_jsonl
 
 from .answer import MAX_ANSWER_CHARS, Answer
+from .session import Session
 
 SMALLTALK = ("greeting", "thanks", "help")
 
@@ -40,6 +41,8 @@ class EvalReport:
     refused: int = 0
     greetings: int = 0
     greetings_right: int = 0
+    conversations: int = 0  # rows with "turns": their last turn, scored by the same rule (also counted above)
+    conversations_right: int = 0
     failures: list[dict] = field(default_factory=list)
 
     @property
@@ -57,6 +60,10 @@ class EvalReport:
     @property
     def greeting_rate(self) -> float:
         return self.greetings_right / self.greetings if self.greetings else 1.0
+
+    @property
+    def conversation_rate(self) -> float:
+        return self.conversations_right / self.conversations if self.conversations else 1.0
 
     @property
     def score(self) -> float:
@@ -77,22 +84,45 @@ class EvalReport:
             "refusal_rate": round(self.refusal_rate, 4),
             "greetings": self.greetings,
             "greetings_right": self.greetings_right,
+            "conversations": self.conversations,
+            "conversations_right": self.conversations_right,
             "score": round(self.score, 4),
         }
 
 
 def load_questions(path: Path) -> list[dict]:
-    """A question set in the format of eval/dev.jsonl; ValueError names the file and line."""
-    return load_jsonl(path, required=("q",))
+    """A question set in the format of eval/dev.jsonl (single questions, or conversations with "turns"),
+    or every *.jsonl file of a folder; ValueError names the file and line."""
+    files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
+    if not files:
+        raise ValueError(f"{path}: no *.jsonl question sets in this folder")
+    return [row for f in files for row in load_jsonl(f, required=(), turns_ok=True)]
+
+
+def ask_row(assistant, row: dict) -> Answer:
+    """The answer a labelled row is scored on: its question, or a conversation's last turn."""
+    if "turns" not in row:
+        return assistant.ask(row["q"])
+    session = Session()
+    for turn in row["turns"][:-1]:
+        assistant.ask(turn, session)
+    return assistant.ask(row["turns"][-1], session)
+
+
+def question_text(row: dict) -> str:
+    return " → ".join(row["turns"]) if "turns" in row else row["q"]
 
 
 def evaluate(assistant, rows: list[dict]) -> EvalReport:
     report = EvalReport()
     for row in rows:
-        answer = assistant.ask(row["q"])
+        answer = ask_row(assistant, row)
         right = is_right(row, answer)
         kind = row.get("kind")
         report.total += 1
+        if "turns" in row:
+            report.conversations += 1
+            report.conversations_right += right
         if kind == "out_of_scope":
             report.out_of_scope += 1
             report.refused += right
@@ -105,6 +135,6 @@ def evaluate(assistant, rows: list[dict]) -> EvalReport:
             if answer.answered and not right:
                 report.wrong_figure += 1
         if not right:
-            report.failures.append({"id": row.get("id"), "q": row["q"], "kind": kind, "expect": row.get("expect"),
+            report.failures.append({"id": row.get("id"), "q": question_text(row), "kind": kind, "expect": row.get("expect"),
                                     "intent": answer.intent, "answered": answer.answered, "answer": answer.answer})
     return report

@@ -1,17 +1,41 @@
-"""The two report tables as rows, for officials' views (Telegram /stats, /export, /chart) and
-the web API (/api/stats/…). Every value is the report's own spelling; computed sums are
-labelled as computed and kept apart from the report's stated totals.
+"""The report's two tables as data every channel can show: the whole tables, a year's per-axis
+breakdown, sums, changes and averages over years, and CSV a spreadsheet can add up.
+
+Every printed value keeps the report's spelling (`text`) beside its number in the table's unit
+(`value`). Figures the report does not print (a sum of axes, a four-year total, a change, a mean)
+are marked `computed` and carry their parts, so a reader can check them; the report's own stated
+totals are kept apart from them, and where the two disagree (2020) both are shown and the
+discrepancy is spelled out.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 
-from knowledge.stats import BUDGET_PATH, INDICATOR_PATH
+from intents.stats_request import StatsRequest
 from knowledge.store import KnowledgeBase
 
+from .grounding import Computed, round_half_up
 
+
+def amount(text: str) -> float | None:
+    """The number a printed cell states, in the unit it is printed in: "41.8億元" → 41.8, "1萬" → None."""
+    m = re.match(r"\s*([\d,]+(?:\.\d+)?)", text or "")
+    return float(m.group(1).replace(",", "")) if m else None
+
+
+def number_text(value: float) -> str:
+    """A computed figure as the bot writes it: one decimal, no trailing ".0" for whole numbers."""
+    return f"{value:,.1f}".removesuffix(".0")
+
+
+def _source(kb: KnowledgeBase, path: str) -> dict:
+    return {"section": path, "title": kb.nodes_by_path[path].display_title}
+
+
+# ---------------------------------------------------------------------------- whole tables
 def budget_table(kb: KnowledgeBase) -> dict:
     """Budget per axis and year (億元), the stated totals, and where they disagree."""
     years = kb.years
@@ -22,15 +46,17 @@ def budget_table(kb: KnowledgeBase) -> dict:
         axes.append({
             "axis": number, "name": axis.name, "name_en": axis.name_en, "lead_agency": axis.lead_agency,
             "values": {str(y): cells[y].text for y in years if y in cells},
-            "amounts": {str(y): cells[y].value for y in years if y in cells},
+            "amounts": {str(y): amount(cells[y].text) for y in years if y in cells},
             "note": (note or {}).get("note", "") if not cells else "",
+            "note_text": (note or {}).get("text", "") if not cells else "",
         })
     totals = {str(y): kb.budget_totals[y].text for y in years}
-    checks = [{"year": y, "stated": kb.budget_totals[y].text, "axes_sum_computed": kb.budget_totals[y].axes_sum,
-               "difference": kb.budget_totals[y].difference, "discrepancy": kb.budget_totals[y].discrepancy}
+    checks = [{"year": y, "stated": kb.budget_totals[y].text, "stated_amount": amount(kb.budget_totals[y].text),
+               "axes_sum_computed": kb.budget_totals[y].axes_sum, "difference": kb.budget_totals[y].difference,
+               "discrepancy": kb.budget_totals[y].discrepancy}
               for y in years]
-    return {"unit": "億元", "years": years, "axes": axes, "totals": totals, "total_checks": checks,
-            "source": {"section": BUDGET_PATH, "title": "DIGI+方案投入預算"}}
+    return {"unit": "億元", "unit_en": "NT$100 million (億元)", "years": years, "axes": axes, "totals": totals,
+            "total_checks": checks, "source": _source(kb, kb.layout.budget_table)}
 
 
 def indicator_table(kb: KnowledgeBase) -> dict:
@@ -40,34 +66,181 @@ def indicator_table(kb: KnowledgeBase) -> dict:
     for ind in kb.indicators:
         rows.append({
             "key": ind.key, "name": ind.name, "name_en": ind.name_en, "group": ind.group, "group_en": ind.group_en,
-            "unit": ind.unit, "values": {str(y): ind.cells[y].text for y in years if y in ind.cells},
+            "unit": ind.unit, "unit_en": ind.unit_en, "values": {str(y): ind.cells[y].text for y in years if y in ind.cells},
+            "amounts": {str(y): amount(ind.cells[y].text) for y in years if y in ind.cells},
             "estimates": [y for y in years if y in ind.cells and ind.cells[y].estimate],
             "definition": ind.definition, "definition_section": ind.definition_path,
         })
     return {"years": years, "indicators": rows, "notes": list(kb.source_notes),
-            "source": {"section": INDICATOR_PATH, "title": "總體指標達成情形"}}
+            "source": _source(kb, kb.layout.indicator_table)}
 
 
-def budget_csv(kb: KnowledgeBase) -> str:
+# ---------------------------------------------------------------------------- arithmetic
+def _axis_cells(kb: KnowledgeBase, axis: int | None, years: list[int]) -> list[dict]:
+    """The printed cells an axis (or, for None, the stated totals) has in `years`."""
+    if axis is None:
+        return [{"year": y, "text": kb.budget_totals[y].text, "value": amount(kb.budget_totals[y].text)} for y in years]
+    cells = kb.budget.get(axis, {})
+    return [{"year": y, "text": cells[y].text, "value": amount(cells[y].text)} for y in years if y in cells]
+
+
+def _label(kb: KnowledgeBase, axis: int | None) -> dict:
+    if axis is None:
+        return {"axis": None, "label": "DIGI+方案科技預算合計", "label_en": "DIGI+ technology budget, total"}
+    a = kb.axes[axis]
+    return {"axis": axis, "label": f"主軸{axis}「{a.name}」", "label_en": f"Axis {axis} “{a.name_en}”"}
+
+
+def budget_breakdown(kb: KnowledgeBase, year: int) -> dict:
+    """Every axis in one year, the stated total, and the computed sum of the axes (with its parts)."""
     table = budget_table(kb)
+    rows = []
+    for a in table["axes"]:
+        rows.append({"axis": a["axis"], "name": a["name"], "name_en": a["name_en"],
+                     "text": a["values"].get(str(year)), "value": a["amounts"].get(str(year)),
+                     "note": a["note"], "note_text": a["note_text"]})
+    check = next(c for c in table["total_checks"] if c["year"] == year)
+    parts = [r["text"] for r in rows if r["value"] is not None]
+    return {"kind": "breakdown", "year": year, "unit": table["unit"], "rows": rows,
+            "stated_total": {"text": check["stated"], "value": check["stated_amount"]},
+            "computed_sum": {"value": check["axes_sum_computed"], "text": number_text(check["axes_sum_computed"]),
+                             "parts": parts, "op": "sum"},
+            "discrepancy": check["discrepancy"], "difference": check["difference"], "source": table["source"]}
+
+
+def budget_sum(kb: KnowledgeBase, axis: int | None, years: list[int]) -> dict:
+    """An axis's (or the stated totals') budget added up over `years`: a computed figure with its parts.
+    Where a year's stated total disagrees with its axes, the sum of the axes is given beside it."""
+    years = years or kb.years
+    cells = _axis_cells(kb, axis, years)
+    total = round_half_up(sum(c["value"] for c in cells))
+    out = {"kind": "sum", **_label(kb, axis), "years": [c["year"] for c in cells], "unit": "億元", "parts": cells,
+           "computed": {"value": total, "text": number_text(total), "parts": [c["text"] for c in cells], "op": "sum"},
+           "source": _source(kb, kb.layout.budget_table)}
+    if axis is None:
+        axes_total = round_half_up(sum(kb.budget_totals[y].axes_sum for y in out["years"]))
+        if any(kb.budget_totals[y].discrepancy for y in out["years"]) and axes_total != total:
+            out["axes_computed"] = {"value": axes_total, "text": number_text(axes_total), "op": "sum",
+                                    "parts": [number_text(kb.budget_totals[y].axes_sum) for y in out["years"]]}
+    if axis is not None and not cells:
+        out["empty_reason"] = kb.budget_notes.get(axis, {}).get("text", "")
+    return out
+
+
+def budget_change(kb: KnowledgeBase, axis: int | None, years: list[int]) -> dict:
+    """The change of an axis's (or the stated total's) budget from the first to the last of `years`."""
+    years = sorted(years) if len(years) >= 2 else kb.years
+    cells = _axis_cells(kb, axis, [years[0], years[-1]])
+    out = {"kind": "change", **_label(kb, axis), "unit": "億元", "parts": cells,
+           "source": _source(kb, kb.layout.budget_table)}
+    if len(cells) == 2:
+        change = round_half_up(cells[1]["value"] - cells[0]["value"])
+        out["computed"] = {"value": change, "text": ("+" if change > 0 else "") + number_text(change),
+                           "parts": [c["text"] for c in cells], "op": "difference"}
+    return out
+
+
+def budget_average(kb: KnowledgeBase, axis: int | None, years: list[int]) -> dict:
+    """The report's own statement of the yearly average (when it makes one) and the computed mean."""
+    years = years or kb.years
+    cells = _axis_cells(kb, axis, years)
+    mean = round_half_up(sum(c["value"] for c in cells) / len(cells)) if cells else None
+    out = {"kind": "average", **_label(kb, axis), "years": [c["year"] for c in cells], "unit": "億元", "parts": cells,
+           "source": _source(kb, kb.layout.budget_table)}
+    if mean is not None:
+        out["computed"] = {"value": mean, "text": number_text(mean), "parts": [c["text"] for c in cells], "op": "mean"}
+    part = kb.nodes_by_path[kb.layout.budget_table].parent_id
+    stated = [s.text for s in kb.node_sentences(part) if "平均" in s.text] if axis is None else []
+    if stated:
+        out["stated"] = {"quote": stated[0], "section": kb.nodes[part].path}
+    return out
+
+
+def computed_figures(view: dict) -> list[Computed]:
+    """The computed figures of a view, for the grounding check."""
+    found = [view[k] for k in ("computed", "computed_sum", "axes_computed") if k in view]
+    return [Computed(c["text"], tuple(c["parts"]), c["op"]) for c in found]
+
+
+def view(kb: KnowledgeBase, request: StatsRequest) -> dict | None:
+    """The arithmetic a budget request asks for (breakdown, sum, change, average); None for plain look-ups."""
+    if request.table != "budget":
+        return None
+    if request.view == "breakdown" and len(request.years) == 1:
+        return budget_breakdown(kb, request.years[0])
+    if request.view == "sum" and (request.axis is None or request.axis in kb.budget):
+        return budget_sum(kb, request.axis, request.years)
+    if request.view == "change" and (request.axis is None or request.axis in kb.budget):
+        return budget_change(kb, request.axis, request.years)
+    if request.view == "average" and (request.axis is None or request.axis in kb.budget):
+        return budget_average(kb, request.axis, request.years)
+    return None
+
+
+def request_figures(kb: KnowledgeBase, request: StatsRequest) -> dict:
+    """Everything a statistics request asks for, as JSON-ready data: the request as read, the figures
+    (a view with arithmetic, one indicator's row, or the table), and what the report does not reach."""
+    out: dict = {"request": {"table": request.table, "years": request.years, "axis": request.axis,
+                             "indicator": request.indicator, "view": request.view},
+                 "outside_years": [{"year": y, "said_as": next((w for w, yy in request.relative_years if yy == y), None)}
+                                   for y in request.outside_years],
+                 "report_years": kb.years, "unknown": request.unknown}
+    computed = view(kb, request)
+    if computed is not None:
+        out["figures"] = computed
+    elif request.table == "indicators" and request.indicator:
+        row = next(r for r in indicator_table(kb)["indicators"] if r["key"] == request.indicator)
+        years = request.years or kb.years
+        out["figures"] = {"kind": "indicator", **{k: row[k] for k in ("key", "name", "name_en", "unit", "definition")},
+                          "values": [{"year": y, "text": row["values"].get(str(y)), "value": row["amounts"].get(str(y)),
+                                      "estimate": y in row["estimates"]} for y in years],
+                          "source": indicator_table(kb)["source"]}
+    elif request.table == "budget" and request.axis is not None:
+        years = request.years or kb.years
+        cells = _axis_cells(kb, request.axis, years)
+        out["figures"] = {"kind": "axis", **_label(kb, request.axis), "unit": "億元", "values": cells,
+                          "empty_reason": kb.budget_notes.get(request.axis, {}).get("text", "") if not cells else "",
+                          "source": _source(kb, kb.layout.budget_table)}
+    else:
+        out["figures"] = {"kind": "table", **(budget_table(kb) if request.table == "budget" else indicator_table(kb))}
+    return out
+
+
+# ---------------------------------------------------------------------------- CSV
+def budget_csv(kb: KnowledgeBase) -> str:
+    """One row per axis and the two total rows; numeric year columns in 億元, the report's wording in 備註."""
+    table = budget_table(kb)
+    years = table["years"]
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["主軸", "名稱", *[f"{y}年" for y in table["years"]]])
-    for axis in table["axes"]:
-        values = [axis["values"].get(str(y), axis["note"] or "") for y in table["years"]]
-        writer.writerow([axis["axis"], axis["name"], *values])
-    writer.writerow(["", "合計（報告所列）", *[table["totals"][str(y)] for y in table["years"]]])
-    writer.writerow(["", "各主軸加總（計算值）", *[f"{c['axes_sum_computed']:g}億元" for c in table["total_checks"]]])
+    writer.writerow(["主軸", "名稱", "單位", *[str(y) for y in years], "備註"])
+    for a in table["axes"]:
+        values = [_csv_number(a["amounts"].get(str(y))) for y in years]
+        note = f"報告表列 {a['note']}：{a['note_text']}" if a["note"] else ""
+        writer.writerow([a["axis"], a["name"], table["unit"], *values, note])
+    differing = [c for c in table["total_checks"] if c["discrepancy"]]
+    writer.writerow(["", "合計（報告表列）", table["unit"], *[_csv_number(c["stated_amount"]) for c in table["total_checks"]],
+                     "報告原文所列合計"])
+    writer.writerow(["", "各主軸加總（計算值）", table["unit"],
+                     *[_csv_number(c["axes_sum_computed"]) for c in table["total_checks"]],
+                     "計算值：各主軸相加" + ("；" + "、".join(f"{c['year']}年與表列合計相差{c['difference']:+g}" for c in differing)
+                                      + "，報告原文如此" if differing else "")])
     return out.getvalue()
 
 
 def indicator_csv(kb: KnowledgeBase) -> str:
+    """One row per indicator; numeric year columns in the indicator's unit, estimates and definition beside."""
     table = indicator_table(kb)
+    years = table["years"]
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["指標", "分類", "單位", *[str(y) for y in table["years"]], "定義"])
+    writer.writerow(["指標", "分類", "單位", *[str(y) for y in years], "預估值年份", "定義"])
     for row in table["indicators"]:
-        values = [row["values"].get(str(y), "") + ("（預估值）" if y in row["estimates"] else "")
-                  for y in table["years"]]
-        writer.writerow([row["name"], row["group"], row["unit"], *values, row["definition"]])
+        values = [_csv_number(row["amounts"].get(str(y))) for y in years]
+        writer.writerow([row["name"], row["group"], row["unit"], *values,
+                         "、".join(str(y) for y in row["estimates"]), row["definition"]])
     return out.getvalue()
+
+
+def _csv_number(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"

@@ -1,1 +1,3 @@
-"""Thin Telegram handlers: translate updates into Assistant calls and Answers into replies."""
+"""The channels: Telegram (handlers/telegram/), the web server (handlers/web/) and the command line
+(handlers/cli.py). Each translates its input into a call on `bot.core.Core` and an `Answer` into
+its output; no retrieval or answering logic lives here."""

@@ -1,63 +1,37 @@
 """Stage 4 — entities: years, policy axis, indicator, agency, place, and what kind of figure is asked.
 
-All rules work on the normalised text (Traditional, lower case). The report covers 2017–2020, so
-relative years ("去年") are read relative to 2020, its last year.
+All rules work on the normalised text (Traditional, lower case). Relative years ("去年") are read
+relative to today, as the person asking means them; the answering core says when the report does
+not reach them. The domain's names (axes, indicators, agencies, places, the report's years) come in
+from the knowledge base; none is written here.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 
 from rapidfuzz import fuzz
 
 from .matching import TermMatcher
 
-REPORT_FIRST_YEAR = 2017
-REPORT_LAST_YEAR = 2020
-
 _CN_DIGIT = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "壹": 1, "貳": 2, "參": 3, "肆": 4,
              "伍": 5, "陸": 6, "柒": 7}
 
-RELATIVE_YEARS = {"前年": REPORT_LAST_YEAR - 2, "去年": REPORT_LAST_YEAR - 1, "今年": REPORT_LAST_YEAR,
-                  "last year": REPORT_LAST_YEAR - 1, "this year": REPORT_LAST_YEAR}
+# Years named relative to today ("去年" asked in 2026 is 2025, which a 2017–2020 report does not reach).
+RELATIVE_YEARS = {"前年": -2, "去年": -1, "今年": 0, "last year": -1, "this year": 0}
 
-# Places whose figures the report would have to name explicitly. Taiwan itself is the default
-# scope and never a constraint.
-PLACES = {
-    # Taiwan's cities, counties and islands
-    "臺北": "臺北", "taipei": "臺北", "新北": "新北", "桃園": "桃園", "taoyuan": "桃園", "臺中": "臺中",
-    "taichung": "臺中", "臺南": "臺南", "tainan": "臺南", "高雄": "高雄", "kaohsiung": "高雄", "基隆": "基隆",
-    "新竹": "新竹", "hsinchu": "新竹", "苗栗": "苗栗", "彰化": "彰化", "南投": "南投", "雲林": "雲林", "嘉義": "嘉義",
-    "屏東": "屏東", "宜蘭": "宜蘭", "花蓮": "花蓮", "hualien": "花蓮", "臺東": "臺東", "taitung": "臺東", "澎湖": "澎湖",
-    "金門": "金門", "連江": "連江", "馬祖": "連江", "蘭嶼": "蘭嶼", "綠島": "綠島", "板橋": "板橋", "林口": "林口",
-    # other countries and regions
-    "美國": "美國", "america": "美國", "united states": "美國", "usa": "美國", "u.s.": "美國",
-    "日本": "日本", "japan": "日本", "韓國": "韓國", "南韓": "韓國", "korea": "韓國", "北韓": "北韓",
-    "中國": "中國", "大陸": "中國", "china": "中國", "香港": "香港", "hong kong": "香港", "澳門": "澳門",
-    "新加坡": "新加坡", "singapore": "新加坡", "馬來西亞": "馬來西亞", "大馬": "馬來西亞", "malaysia": "馬來西亞",
-    "泰國": "泰國", "thailand": "泰國", "印尼": "印尼", "indonesia": "印尼", "越南": "越南", "vietnam": "越南",
-    "菲律賓": "菲律賓", "philippines": "菲律賓", "汶萊": "汶萊", "brunei": "汶萊", "印度": "印度", "india": "印度",
-    "德國": "德國", "germany": "德國", "英國": "英國", "britain": "英國", "united kingdom": "英國", "uk": "英國",
-    "法國": "法國", "france": "法國", "歐盟": "歐盟", "歐洲": "歐盟", "europe": "歐盟", "european union": "歐盟",
-    "愛沙尼亞": "愛沙尼亞", "estonia": "愛沙尼亞", "芬蘭": "芬蘭", "finland": "芬蘭", "瑞典": "瑞典", "sweden": "瑞典",
-    "瑞士": "瑞士", "switzerland": "瑞士", "荷蘭": "荷蘭", "netherlands": "荷蘭", "以色列": "以色列", "israel": "以色列",
-    "澳洲": "澳洲", "australia": "澳洲", "紐西蘭": "紐西蘭", "new zealand": "紐西蘭", "加拿大": "加拿大",
-    "canada": "加拿大", "俄羅斯": "俄羅斯", "russia": "俄羅斯", "南非": "南非", "south africa": "南非",
-    "巴西": "巴西", "brazil": "巴西", "墨西哥": "墨西哥", "mexico": "墨西哥", "義大利": "義大利", "italy": "義大利",
-    "西班牙": "西班牙", "spain": "西班牙", "丹麥": "丹麥", "denmark": "丹麥", "挪威": "挪威", "norway": "挪威",
-    "愛爾蘭": "愛爾蘭", "ireland": "愛爾蘭", "波蘭": "波蘭", "poland": "波蘭", "土耳其": "土耳其", "turkey": "土耳其",
-    "沙烏地": "沙烏地", "saudi": "沙烏地", "杜拜": "杜拜", "dubai": "杜拜", "埃及": "埃及", "egypt": "埃及",
-    "緬甸": "緬甸", "myanmar": "緬甸", "柬埔寨": "柬埔寨", "cambodia": "柬埔寨", "寮國": "寮國", "laos": "寮國",
-    "蒙古": "蒙古", "mongolia": "蒙古", "巴基斯坦": "巴基斯坦", "pakistan": "巴基斯坦", "孟加拉": "孟加拉",
-}
-# What a place must look like in the report to count as mentioned (中國 is written 中國大陸).
-PLACE_EVIDENCE = {"中國": ("中國", "大陸"), "韓國": ("韓國", "南韓"), "歐盟": ("歐盟", "歐洲", "歐方", "台歐"),
-                  "馬來西亞": ("馬來西亞", "大馬", "臺馬"), "美國": ("美國", "美商")}
 
-_EN_PLACE = re.compile(r"\b(" + "|".join(re.escape(k) for k in sorted(PLACES, key=len, reverse=True)
-                                         if k.isascii()) + r")\b")
-_ZH_PLACE = re.compile("|".join(re.escape(k) for k in sorted(PLACES, key=len, reverse=True) if not k.isascii()))
+@dataclass(frozen=True)
+class Place:
+    """A place a question may name (knowledge/curated/places.yaml): a constraint, not a topic."""
+
+    name: str
+    typed: tuple[str, ...]  # what people type, normalised
+    report: tuple[str, ...]  # how the report may write it
+
 
 # What kind of figure the question asks for, from its question words.
 # "哪個機關負責…": the answer is an agency, not a figure.
@@ -130,12 +104,15 @@ class Entities:
     future: bool = False  # 明天, 明年: after the report
     procedure: bool = False  # 怎麼申請, 網址: how-to and contact details
     latest: bool = False  # 現在, 目前, 最新: the most recent figure
+    relative_years: list[tuple[str, int]] = field(default_factory=list)  # ("去年", 2025): read relative to today
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v not in (None, [], False)}
 
 
-def extract_years(text: str) -> tuple[list[int], tuple[int, int] | None]:
+def extract_years(text: str, this_year: int | None = None) -> tuple[list[int], tuple[int, int] | None]:
+    """Years a text names (also 民國 years and, when `this_year` is given, 去年/今年 relative to it)
+    and a span such as 2017到2020."""
     years: list[int] = []
     span = None
     m = re.search(r"((?:19|20)\d{2})\s*(?:年)?\s*(?:至|到|-|~|～|－|through|to)\s*((?:19|20)\d{2})", text)
@@ -148,14 +125,19 @@ def extract_years(text: str) -> tuple[list[int], tuple[int, int] | None]:
     # 民國 years: 106年–109年 are 2017–2020 (also 110 and later, which the report does not cover).
     for m in re.finditer(r"(?:民國\s*)?(?<!\d)(1[01]\d)\s*年", text):
         years.append(int(m.group(1)) + 1911)
-    for word, year in RELATIVE_YEARS.items():
-        if word in text:
-            years.append(year)
+    if this_year is not None:
+        years += [year for _, year in relative_years(text, this_year)]
     seen: list[int] = []
     for y in years:
         if y not in seen:
             seen.append(y)
     return seen, span
+
+
+def relative_years(text: str, this_year: int) -> list[tuple[str, int]]:
+    """The years a text names relative to `this_year`: [("去年", 2025)]."""
+    return [(word, this_year + offset) for word, offset in RELATIVE_YEARS.items()
+            if (re.search(rf"\b{word}\b", text) if word.isascii() else word in text)]
 
 
 _AXIS_NUMBER = re.compile(r"主軸\s*(?:第)?\s*([1-7一二三四五六七])(?![\d年])|第\s*([1-7一二三四五六七])\s*(?:個)?主軸|"
@@ -176,7 +158,14 @@ class EntityExtractor:
     """Entity rules with the domain's names compiled once (axes, indicators, agencies)."""
 
     def __init__(self, axis_aliases: dict[int, list[str]], indicator_aliases: dict[str, list[str]],
-                 agency_names: dict[str, str]):
+                 agency_names: dict[str, str], places: list[Place] = (), report_years: tuple[int, int] = (0, 0),
+                 this_year: Callable[[], int] = lambda: date.today().year):
+        self.places = list(places)
+        self._place_of = {t: p for p in self.places for t in p.typed}
+        self._en_place = _alternation([t for t in self._place_of if t.isascii()])
+        self._zh_place = _alternation([t for t in self._place_of if not t.isascii()])
+        self.report_years = report_years  # (first, last) year the report covers
+        self.this_year = this_year
         self._axis_of = {a.lower(): axis for axis, aliases in axis_aliases.items() for a in aliases if a}
         self._axis_re = _alternation(list(self._axis_of))
         self._indicator_of = {a.lower().replace(" ", ""): key for key, aliases in indicator_aliases.items()
@@ -191,6 +180,13 @@ class EntityExtractor:
         self._fuzzy_aliases = [(a, key) for a, key in self._indicator_of.items() if len(a) >= 6 and not a.isascii()]
         self._agency_of = {n.lower(): c for n, c in agency_names.items() if n}
         self._agency_terms = TermMatcher(self._agency_of)
+
+    def axis_spellings(self, axis: int) -> list[str]:
+        """Every way an axis may be named: its aliases, and 主軸N / 第N主軸 / axis N forms."""
+        digits = [str(axis)] + [c for c, n in _CN_DIGIT.items() if n == axis]
+        forms = [f"主軸{d}" for d in digits] + [f"主軸 {d}" for d in digits] + [f"第{d}主軸" for d in digits]
+        forms += [f"第{d}個主軸" for d in digits] + [f"axis {axis}", f"axis{axis}"]
+        return [a for a, n in self._axis_of.items() if n == axis] + forms
 
     def axis(self, text: str) -> int | None:
         m = _AXIS_NUMBER.search(text)
@@ -224,6 +220,23 @@ class EntityExtractor:
                 best = (key, score)
         return best[0] if best else None
 
+    def extract_places(self, text: str) -> list[str]:
+        """The places a text names, by their canonical name, each once."""
+        out: list[str] = []
+        for typed in self.place_words(text):
+            name = self._place_of[typed].name
+            if name not in out:
+                out.append(name)
+        return out
+
+    def place_words(self, text: str) -> list[str]:
+        """The place names as typed ("高雄", "estonia"), to keep them out of topic words."""
+        found = [m.group(0) for m in self._zh_place.finditer(text)] if self._zh_place else []
+        return found + ([m.group(0) for m in self._en_place.finditer(text)] if self._en_place else [])
+
+    def place(self, name: str) -> Place:
+        return next(p for p in self.places if p.name == name)
+
     def agencies(self, text: str) -> list[str]:
         out: list[str] = []
         for _, _, name in self._agency_terms.find(text):
@@ -234,11 +247,13 @@ class EntityExtractor:
 
     def extract(self, text: str) -> Entities:
         ent = Entities()
-        ent.years, ent.year_range = extract_years(text)
+        this_year = self.this_year()
+        ent.years, ent.year_range = extract_years(text, this_year)
+        ent.relative_years = relative_years(text, this_year)
         ent.axis = self.axis(text)
         ent.indicator = self.indicator(text)
         ent.agencies = self.agencies(text)
-        ent.places = extract_places(text)
+        ent.places = self.extract_places(text)
         unit = _UNIT_ASKED.search(text)
         ent.unit = unit.group(1) if unit else None
         for kind, pattern in ASK_PATTERNS:
@@ -265,18 +280,3 @@ class EntityExtractor:
 
 def _singular(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
-
-
-def extract_places(text: str) -> list[str]:
-    found = [PLACES[m.group(0)] for m in _ZH_PLACE.finditer(text)]
-    found += [PLACES[m.group(1)] for m in _EN_PLACE.finditer(text)]
-    out: list[str] = []
-    for place in found:
-        if place not in out:
-            out.append(place)
-    return out
-
-
-def place_words(text: str) -> list[str]:
-    """The place names as typed ("高雄", "estonia"), to keep them out of topic words."""
-    return [m.group(0) for m in _ZH_PLACE.finditer(text)] + [m.group(1) for m in _EN_PLACE.finditer(text)]

@@ -11,10 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .classify import smalltalk_intent, strip_leading_greeting
-from .entities import AGENCY_ASK_WORDS, Entities, EntityExtractor, place_words
+from .entities import AGENCY_ASK_WORDS, Entities, EntityExtractor, Place
 from .matching import TermMatcher
 from .normalize import Normalized, match_form, normalize, to_simplified
-from .tokenize import STOPWORDS, Tokenizer, Tokens, is_cjk
+from .tokenize import Tokenizer, Tokens, is_cjk
 from .typos import Correction, TypoCorrector
 
 RARE_WORD = 1000  # jieba dictionary frequency below which a word is specific rather than everyday
@@ -29,8 +29,8 @@ _EN_WORD = re.compile(r"[a-z][a-z0-9+\-']*[a-z0-9+]|[a-z]")
 _CAPITALISED = re.compile(r"\b([A-Z][a-zA-Z\-]+)")
 _ACRONYM = re.compile(r"\b([A-Z][A-Z0-9]{1,}|[a-z]+[A-Z][A-Za-z0-9]*|[A-Za-z]+-[A-Z][A-Za-z]+)\b")
 # Capitalised words that are not names: calendar words and sentence openers.
-_NOT_NAMES = set("""january february march april may june july august september october november december
-monday tuesday wednesday thursday friday saturday sunday i what how which when where who why""".split()) | STOPWORDS
+_NOT_NAMES = frozenset("""january february march april may june july august september october november december
+monday tuesday wednesday thursday friday saturday sunday i what how which when where who why""".split())
 
 
 @dataclass
@@ -45,6 +45,9 @@ class Vocabulary:
     axis_aliases: dict[int, list[str]] = field(default_factory=dict)
     indicator_aliases: dict[str, list[str]] = field(default_factory=dict)
     agency_names: dict[str, str] = field(default_factory=dict)  # any name → canonical short name
+    stopwords: frozenset[str] = frozenset()  # words that carry no topic (curated)
+    places: list[Place] = field(default_factory=list)  # places a question may name (curated)
+    report_years: tuple[int, int] = (0, 0)  # the first and last year the report covers
 
 
 @dataclass
@@ -83,8 +86,10 @@ class Understander:
     def __init__(self, vocabulary: Vocabulary):
         self.vocabulary = vocabulary
         self.report_chars = frozenset(ch for sentence in vocabulary.corpus for ch in sentence)
+        self.stopwords = vocabulary.stopwords
+        self._not_names = _NOT_NAMES | vocabulary.stopwords
         self.tokenizer = Tokenizer(vocabulary.domain_terms + [c for _, c in vocabulary.synonyms],
-                                   vocabulary.recurring_terms)
+                                   vocabulary.recurring_terms, vocabulary.stopwords)
         # The typo vocabulary: the report's words, and pairs of adjacent words up to four
         # characters (jieba cuts 涵蓋率 as 涵蓋/率, but people type it as one word).
         report_words: set[str] = set()
@@ -95,7 +100,7 @@ class Understander:
         self.typos = TypoCorrector(
             [match_form(t) for t in vocabulary.domain_terms] + sorted(report_words),
             is_known_word=lambda w: self.tokenizer.word_frequency(w) > 50,
-            skip=lambda gram: gram in STOPWORDS or bool(_QUESTION_CHARS.search(gram)),
+            skip=lambda gram: gram in self.stopwords or bool(_QUESTION_CHARS.search(gram)),
         )
         self._synonyms: dict[str, set[str]] = {}
         for variant, canonical in vocabulary.synonyms:
@@ -109,6 +114,7 @@ class Understander:
             {a: [match_form(x) for x in v] for a, v in vocabulary.axis_aliases.items()},
             {k: [match_form(x) for x in v] for k, v in vocabulary.indicator_aliases.items()},
             {match_form(k): v for k, v in vocabulary.agency_names.items()},
+            vocabulary.places, vocabulary.report_years,
         )
 
     def understand(self, text: str) -> Understanding:
@@ -165,7 +171,7 @@ class Understander:
         words = _EN_WORD.findall(text)
         for size in (4, 3, 2, 1):
             for i in range(len(words) - size + 1):
-                if all(w in STOPWORDS for w in words[i: i + size]):
+                if all(w in self.stopwords for w in words[i: i + size]):
                     continue  # "according to", "as of": wording, whatever a dictionary makes of it
                 phrase = " ".join(words[i: i + size])
                 for form in _forms(phrase):
@@ -180,8 +186,8 @@ class Understander:
         concepts: list[Concept] = []
         named = {m.group(1).lower() for m in _CAPITALISED.finditer(original) if m.start() > 0}
         named |= {m.group(1).lower() for m in _ACRONYM.finditer(original)}
-        named -= _NOT_NAMES
-        places = set(place_words(body))
+        named -= self._not_names
+        places = set(self.entities.place_words(body))
         by_typed: dict[str, list[str]] = {}
         for typed, term in expansions:
             by_typed.setdefault(typed, []).append(term)
@@ -206,7 +212,7 @@ class Understander:
                 if len(alternatives) == 1 and "-" in word:
                     # "gbps-level", "self-reliance": the parts the report or the glossary knows.
                     for part in word.split("-"):
-                        if part in self.short_report_words or (len(part) > 2 and part not in STOPWORDS):
+                        if part in self.short_report_words or (len(part) > 2 and part not in self.stopwords):
                             alternatives += [part, *self._english.get(part, [])[:2]]
                 if len(alternatives) == 1 and word in named and len(word) >= 4:
                     alternatives += self.typos.romanised(word)
@@ -267,4 +273,4 @@ def _is_english(text: str) -> bool:
     return sum(len(w) for w in words) >= 6 and len(words) >= 2
 
 
-__all__ = ["Concept", "Understander", "Understanding", "Vocabulary", "STOPWORDS"]
+__all__ = ["Concept", "Understander", "Understanding", "Vocabulary"]

@@ -29,27 +29,6 @@ _CJK_RUN = re.compile(f"[{_CJK}]+")
 _CHUNK = re.compile(r"(?:19|20)\d\d年(?:度)?|\d[\d,.]*(?:條|個|項|家|人|次|所|件|處|名|位|場)(?!\d)"
                     r"|[a-z0-9](?:[a-z0-9+#&]|(?:-(?!(?:19|20)\d\d(?!\d))|[.,'])(?=[a-z0-9]))*|[^a-z0-9\s]+")
 
-# Words that carry no topic: question words, particles, politeness, and words every
-# sentence of the report could match. They never count towards coverage.
-STOPWORDS = frozenset(
-    """
-    的 了 是 有 在 和 與 及 或 也 都 就 又 還 很 把 被 讓 給 對 從 向 於 之 其 這 那 此 該 各 每 等 嗎 呢 吧 啊 呀 喔 哦 嘛 啦 囉
-    我 你 您 他 她 它 我們 你們 他們 大家 自己 請問 請 問 想 想要 知道 想知道 告訴 一下 請教 查 查詢 查一下 幫我 麻煩 可以 能 能否 會 要 需要
-    什麼 甚麼 什么 哪 哪些 哪個 哪一 哪裡 哪里 哪天 哪一天 一天 哪年 哪一年 何時 幾時 什麼時候 為何 為什麼 是從 是在 是由 從哪 到底是 怎麼 怎樣 怎麼樣 如何 多少 幾 幾個 多 少 是否 有沒有 是不是 多久 多大 多高
-    目前 現在 現今 當前 到底 大概 大約 約 左右 總共 一共 共 總計 合計 累計 總 共計 全部 所有 一些 已經 已 曾 曾經
-    個 項 件 次 年 月 日 號 年度 期間 時候 時 後 前 中 上 下 裡 內 外 間 以來 以上 以下 之間
-    報告 報告書 方案 說 提到 提及 根據 依據 關於 有關 相關 情況 狀況 成果 成效 結果 表現 數字 數量 數目 數值 多少錢 錢
-    臺灣 我國 國內 政府 原本 本來 當初 之前 以前 後來 最後 一塊 這一塊 那個 這個 部分 方面 哪方面 東西 事情 問題 多大 digi digi+ 推動 辦理 進行 完成 達到 達 到 為 做 了嗎 呢 啥 咧 欸 耶 ok
-    the a an of in on at to for from by with and or is are was were be been being do does did how many much what which
-    when where who whom whose why there their it its this that these those has have had can could would should will
-    please tell me about i you we they my your our any some number amount total taiwan taiwan's government report
-    according people use using make made get got per also still just only as than into since until via during
-    through throughout across within among after before upon onto off out up might must shall ever already yet so such
-    then too very share proportion percentage end
-    """.split()
-)
-
-
 # Characters that carry grammar, not topic, at the edge of a word jieba could not find.
 FUNCTION_CHARS = "是只各都也就還跟和與及了的在有被把給讓對向從於為而且又再才便即則卻所若但並要會能可將已曾正很更最太呢嗎吧啊這那個"
 
@@ -64,7 +43,10 @@ class Tokens:
 class Tokenizer:
     """jieba with the knowledge base's domain dictionary; one instance per process."""
 
-    def __init__(self, domain_terms: Iterable[str] = (), report_words: Iterable[str] = ()):
+    def __init__(self, domain_terms: Iterable[str] = (), report_words: Iterable[str] = (),
+                 stopwords: Iterable[str] = ()):
+        # Words that carry no topic (knowledge/curated/stopwords.txt): never content words.
+        self.stopwords = frozenset(stopwords)
         self._domain: set[str] = set()
         dictionary, tags = trimmed_dictionary()
         self._jieba = jieba.Tokenizer(dictionary=str(dictionary))
@@ -132,7 +114,7 @@ class Tokenizer:
                 # jieba's guess for unknown text often glues a function character to a word
                 # (各是, 只編, 是從): keep only what is left without them.
                 word = word.strip(FUNCTION_CHARS)
-            if word and _WORDISH.search(word) and word not in STOPWORDS:
+            if word and _WORDISH.search(word) and word not in self.stopwords:
                 content.append(word)
         return Tokens(words=tuple(content), bigrams=tuple(bigrams(text)), all_words=tuple(words))
 

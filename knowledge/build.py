@@ -22,7 +22,7 @@ from .glossary import build_english_glossary, recurring_terms
 from .outline import OutlineError, parse_outline
 from .tables import TableError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 KNOWLEDGE_DIR = Path(__file__).resolve().parent
 SOURCE_NAME = "digi-plus-2017-2020-report.txt"
 KB_FILENAME = "kb.sqlite"
@@ -52,11 +52,12 @@ def inputs_fingerprint(knowledge_dir: Path = KNOWLEDGE_DIR) -> str:
     A KB whose fingerprint differs is stale and gets rebuilt.
     """
     digest = hashlib.sha256(f"schema {SCHEMA_VERSION}\n".encode())
-    files = sorted((knowledge_dir / "source").glob("*")) + sorted((knowledge_dir / "curated").glob("*"))
+    files = sorted((knowledge_dir / "source").rglob("*")) + sorted((knowledge_dir / "curated").rglob("*"))
     files += sorted(KNOWLEDGE_DIR.glob("*.py"))
     for file in files:
         if file.is_file():
-            digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
+            name = file.relative_to(knowledge_dir if knowledge_dir in file.parents else KNOWLEDGE_DIR)
+            digest.update(str(name).encode() + b"\0" + file.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
@@ -215,6 +216,10 @@ def _write(path: Path, outline, curated, sha: str, knowledge_dir: Path) -> dict[
     db["report_terms"].insert_all([{"term": t} for t in sorted(recurring_terms(r["text"] for r in sentence_rows))],
                                   pk="term")
     db["source_notes"].insert_all([{"ord": i, "text": note} for i, note in enumerate(curated.notes)], pk="ord")
+    db["places"].insert_all([{"name": p["name"], "grp": p["group"], "typed": json.dumps(p["typed"], ensure_ascii=False),
+                              "report": json.dumps(p["report"], ensure_ascii=False)} for p in curated.places],
+                            pk="name")
+    db["stopwords"].insert_all([{"word": w} for w in curated.stopwords], pk="word")
 
     counts = {
         "axes": len(axes_rows),
@@ -236,10 +241,24 @@ def _write(path: Path, outline, curated, sha: str, knowledge_dir: Path) -> dict[
         "fingerprint": inputs_fingerprint(knowledge_dir),
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "counts": json.dumps(counts),
+        "layout": json.dumps(_layout(outline, curated), ensure_ascii=False),
+        "report": json.dumps(curated.report, ensure_ascii=False),
     }
     db["meta"].insert_all([{"key": k, "value": v} for k, v in meta.items()], pk="key")
     db.close()
     return counts
+
+
+def _layout(outline, curated) -> dict:
+    """Where the report keeps what the bot cites outside the prose, and the years it covers: read from
+    the report itself, so no code names a section or a year."""
+    tables = [n for n in outline.nodes if n.kind == "table"]
+    indicator_table = next(n for n in tables if n.parent.number == 3)
+    budget_table = next(n for n in tables if n.parent.number == 4)
+    results = outline.axes()[0].parent
+    years = sorted(c["year"] for c in curated.budget_checks)
+    return {"indicator_table": indicator_table.path, "budget_table": budget_table.path, "results": results.path,
+            "results_title": results.display_title, "first_year": years[0], "last_year": years[-1]}
 
 
 def _inherit(node) -> None:

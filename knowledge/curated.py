@@ -19,9 +19,6 @@ from .figures import extract_figures
 from .outline import Outline, compact_path
 from .tables import ParsedRow, parse_budget_table, parse_indicator_table
 
-YEARS = (2017, 2018, 2019, 2020)
-
-
 class CuratedError(ValueError):
     """A curated file is malformed or disagrees with the report."""
 
@@ -41,6 +38,9 @@ class Curated:
     synonyms: list[dict]
     source_notes: list[dict]
     questions: list[dict]
+    report: dict = field(default_factory=dict)  # report.yaml: what the bot says about the report
+    places: list[dict] = field(default_factory=list)  # places.yaml, flattened: name, typed, report, group
+    stopwords: list[str] = field(default_factory=list)  # stopwords.txt
     notes: list[str] = field(default_factory=list)  # source inconsistencies found while checking
     budget_checks: list[dict] = field(default_factory=list)
 
@@ -63,8 +63,10 @@ def load_yaml(path: Path) -> Any:
     return data
 
 
-def load_jsonl(path: Path, required: tuple[str, ...] = ("q", "kind")) -> list[dict]:
-    """A question set, one JSON object a line; each must have the `required` keys ("q" a string)."""
+def load_jsonl(path: Path, required: tuple[str, ...] = ("q", "kind"), turns_ok: bool = False) -> list[dict]:
+    """A question set, one JSON object a line; each must have the `required` keys and a question: "q" a
+    string or, with `turns_ok`, "turns" a list of messages (a conversation whose last turn is scored).
+    Each row gets "set": the file's name without its extension."""
     rows = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -79,10 +81,59 @@ def load_jsonl(path: Path, required: tuple[str, ...] = ("q", "kind")) -> list[di
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise CuratedError(f"{path}: line {number} is not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("q"), str) or any(k not in row for k in required):
-            raise CuratedError(f"{path}: line {number} needs {' and '.join(repr(k) for k in required)}")
+        is_conversation = turns_ok and isinstance(row, dict) and "q" not in row and isinstance(row.get("turns"), list) \
+            and bool(row["turns"]) and all(isinstance(t, str) for t in row["turns"])
+        asked = ["q" if not turns_ok else '"q" (or "turns")', *(repr(k) for k in required if k != "q")]
+        if not isinstance(row, dict) or not (isinstance(row.get("q"), str) or is_conversation) \
+                or any(k not in row for k in required if k != "q"):
+            raise CuratedError(f"{path}: line {number} needs {' and '.join(asked)}")
+        row.setdefault("set", path.stem)
         rows.append(row)
     return rows
+
+
+def load_questions_dir(curated_dir: Path) -> list[dict]:
+    """Every labelled question set under curated/questions/ (one file per independent author)."""
+    folder = curated_dir / "questions"
+    files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+    return [row for f in files for row in load_jsonl(f, required=("kind",), turns_ok=True)]
+
+
+def load_places(path: Path) -> list[dict]:
+    """places.yaml as one list: {name, typed, report, group}; typed spellings normalised to lower case."""
+    data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise CuratedError(f"{path}: expected groups of places (taiwan:, abroad:)")
+    out, seen = [], {}
+    for group, entries in data.items():
+        for entry in _require_list(entries, path, f"places under {group!r}"):
+            _require(entry, ("name", "typed"), path, f"place {entry.get('name')!r}")
+            typed = entry["typed"]
+            report = entry.get("report") or [entry["name"]]
+            if not (isinstance(typed, list) and all(isinstance(t, str) and t.strip() for t in typed)) or \
+                    not (isinstance(report, list) and all(isinstance(t, str) and t.strip() for t in report)):
+                raise CuratedError(f"{path}: place {entry['name']!r}: typed and report must be lists of names")
+            for t in typed:
+                if t != t.strip().lower():
+                    raise CuratedError(f"{path}: place {entry['name']!r}: typed spelling {t!r} must be lower case "
+                                       "without surrounding spaces (questions are matched after normalising)")
+                if t in seen:
+                    raise CuratedError(f"{path}: {t!r} is listed for both {seen[t]!r} and {entry['name']!r}")
+                seen[t] = entry["name"]
+            out.append({"name": str(entry["name"]), "typed": typed, "report": report, "group": str(group)})
+    return out
+
+
+def load_stopwords(path: Path) -> list[str]:
+    """stopwords.txt: words separated by spaces, `#` comments."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise CuratedError(f"{path}: file is missing") from None
+    words = [w for line in lines for w in line.split("#", 1)[0].split()]
+    if not words:
+        raise CuratedError(f"{path}: no stop words")
+    return sorted(set(words))
 
 
 def _require_list(data: Any, path: Path, what: str) -> list[dict]:
@@ -110,9 +161,13 @@ def load_curated(curated_dir: Path, outline: Outline, report_text: str) -> Curat
                              "synonym groups")
     source_notes = _require_list(load_yaml(curated_dir / "source_notes.yaml"), curated_dir / "source_notes.yaml",
                                  "notes")
-    questions = load_jsonl(curated_dir / "questions.jsonl")
-    curated = Curated(axes, indicators, budget, faq, synonyms, source_notes, questions)
+    questions = load_questions_dir(curated_dir)
+    curated = Curated(axes, indicators, budget, faq, synonyms, source_notes, questions,
+                      report=load_yaml(curated_dir / "report.yaml"),
+                      places=load_places(curated_dir / "places.yaml"),
+                      stopwords=load_stopwords(curated_dir / "stopwords.txt"))
     checker = _Checker(curated_dir, outline, report_text)
+    checker.report_facts(curated.report)
     checker.axes(axes)
     checker.indicators(indicators, curated)
     checker.budget(budget, curated)
@@ -134,6 +189,29 @@ class _Checker:
     def _in_report(self, text: str) -> bool:
         t = squeeze(text)
         return t in self.report or t in self.report_clean
+
+    def report_facts(self, report: dict) -> None:
+        """report.yaml: every quote is in the report, every number of a text is in its quotes."""
+        path = self.dir / "report.yaml"
+        if not isinstance(report, dict):
+            raise CuratedError(f"{path}: expected a mapping (title, about, budget_na_en)")
+        _require(report, ("title", "title_en", "title_quotes"), path, "the report")
+        entries = [("title", {"text": report["title"], "quotes": report["title_quotes"]})]
+        entries += [(f"about {e.get('id')!r}", e) for e in _require_list(report.get("about") or [], path, "about entries")]
+        entries += [(f"budget_na_en axis {e.get('axis')}", e)
+                    for e in _require_list(report.get("budget_na_en") or [], path, "budget notes")]
+        for label, entry in entries:
+            quotes = entry.get("quotes")
+            if not isinstance(quotes, list) or not quotes or not all(isinstance(q, str) for q in quotes):
+                raise CuratedError(f"{path}: {label} needs quotes (a list of the report's words)")
+            for quote in quotes:
+                if not self._in_report(quote):
+                    raise CuratedError(f"{path}: {label} quotes {quote!r}, which is not in the report")
+            quoted = set(re.findall(r"\d+", squeeze("".join(quotes))))
+            for key in ("text", "text_en"):
+                for number in re.findall(r"\d+", squeeze(str(entry.get(key, "")))):
+                    if number not in quoted:
+                        raise CuratedError(f"{path}: {label} {key} states {number}, which its quotes do not")
 
     def axes(self, axes: list[dict]) -> None:
         path = self.dir / "axes.yaml"

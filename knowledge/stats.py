@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 
 from .store import KnowledgeBase
 
-BUDGET_PATH = "肆、投入預算表"
-INDICATOR_PATH = "參、總體指標表"
 
 
 @dataclass
@@ -64,17 +62,17 @@ def lookup_budget(kb: KnowledgeBase, axis: int | None, years: list[int], *, tota
                   superlative: str | None = None) -> StatResult:
     wanted = [y for y in years if y in kb.budget_totals] or list(kb.years)
     missing = [y for y in years if y not in kb.budget_totals]
-    node = kb.nodes_by_path.get(BUDGET_PATH)
-    title = node.display_title if node else "投入預算"
+    path = kb.layout.budget_table
+    title = kb.nodes_by_path[path].display_title
     header = budget_header(kb)
-    result = StatResult("budget", [], [], BUDGET_PATH, title, missing_years=missing, superlative=superlative)
+    result = StatResult("budget", [], [], path, title, missing_years=missing, superlative=superlative)
     if axis is not None and axis not in kb.budget:
         note = kb.budget_notes.get(axis, {})
         result.empty_reason = note.get("text") or note.get("note", "")
         result.quotes.append(f"{header}｜主軸 {axis}.{kb.axes[axis].name} {note.get('note', 'N/A')}")
         if note.get("text"):
             result.quotes.append(note["text"])
-            result.path = note.get("path") or BUDGET_PATH
+            result.path = note.get("path") or path
         return result
     if axis is not None:
         label, label_en = axis_label(kb, axis)
@@ -107,9 +105,9 @@ def lookup_indicator(kb: KnowledgeBase, key: str, years: list[int]) -> StatResul
     ind = kb.indicator(key)
     wanted = [y for y in years if y in ind.cells] or sorted(ind.cells)
     missing = [y for y in years if y not in ind.cells]
-    result = StatResult("indicators", [], [f"{indicator_header(kb)}｜{ind.printed}"], INDICATOR_PATH,
-                        kb.nodes_by_path[INDICATOR_PATH].display_title if INDICATOR_PATH in kb.nodes_by_path
-                        else "總體指標", missing_years=missing)
+    path = kb.layout.indicator_table
+    result = StatResult("indicators", [], [f"{indicator_header(kb)}｜{ind.printed}"], path,
+                        kb.nodes_by_path[path].display_title, missing_years=missing)
     for y in wanted:
         c = ind.cells[y]
         result.cells.append(StatCell(ind.name, ind.name_en, y, c.text, c.value, c.estimate, indicator=key))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from .build import SCHEMA_VERSION
 
 REQUIRED_TABLES = ("meta", "axes", "nodes", "sentences", "figures", "faq", "indicators", "indicator_values",
                    "budget", "budget_totals", "budget_notes", "synonyms", "source_notes", "english",
-                   "report_terms")
+                   "report_terms", "places", "stopwords")
 
 
 class KBError(RuntimeError):
@@ -103,6 +104,33 @@ class Axis:
     agency_quote: str = ""  # the report's words naming the lead agency
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Where the report keeps its tables and results, and the years it covers (read from the report)."""
+
+    indicator_table: str  # outline path of the indicator table: "參、總體指標表"
+    budget_table: str  # "肆、投入預算表"
+    results: str  # the part holding the seven axes' results: "伍、"
+    results_title: str
+    first_year: int
+    last_year: int
+
+    @property
+    def years(self) -> list[int]:
+        return list(range(self.first_year, self.last_year + 1))
+
+    def covers(self, year: int) -> bool:
+        return self.first_year <= year <= self.last_year
+
+
+@dataclass(frozen=True)
+class Place:
+    name: str
+    group: str  # "taiwan" or "abroad"
+    typed: tuple[str, ...]
+    report: tuple[str, ...]
+
+
 @dataclass
 class BudgetTotal:
     year: int
@@ -129,6 +157,8 @@ class KnowledgeBase:
     english: dict[str, list[str]]
     source_notes: list[str]
     report_terms: list[str] = field(default_factory=list)  # the report's recurring words (體感, 借問站)
+    places: list[Place] = field(default_factory=list)
+    stopwords: frozenset[str] = frozenset()
     nodes_by_path: dict[str, Node] = field(default_factory=dict)
     sentences_by_id: dict[int, Sentence] = field(default_factory=dict)
 
@@ -138,7 +168,16 @@ class KnowledgeBase:
 
     @property
     def years(self) -> list[int]:
-        return sorted(self.budget_totals)
+        return self.layout.years
+
+    @functools.cached_property
+    def layout(self) -> Layout:
+        return Layout(**json.loads(self.meta["layout"]))
+
+    @functools.cached_property
+    def report(self) -> dict:
+        """knowledge/curated/report.yaml: the report's title and what the bot says about it."""
+        return json.loads(self.meta["report"])
 
     def node_sentences(self, node_id: int) -> list[Sentence]:
         return [self.sentences_by_id[i] for i in self.nodes[node_id].sentence_ids]
@@ -211,8 +250,11 @@ def _read(con: sqlite3.Connection, path: Path, meta: dict[str, str]) -> Knowledg
         english.setdefault(r["phrase"], []).append(r["term"])
     source_notes = [r["text"] for r in con.execute("select text from source_notes order by ord")]
     report_terms = [r["term"] for r in con.execute("select term from report_terms order by term")]
+    places = [Place(r["name"], r["grp"], tuple(json.loads(r["typed"])), tuple(json.loads(r["report"])))
+              for r in con.execute("select * from places order by rowid")]
+    stopwords = frozenset(r["word"] for r in con.execute("select word from stopwords"))
     kb = KnowledgeBase(path, meta, axes, nodes, sentences, faq, indicators, budget, totals, budget_notes, synonyms,
-                       english, source_notes, report_terms)
+                       english, source_notes, report_terms, places, stopwords)
     kb.nodes_by_path = {n.path: n for n in nodes.values()}
     kb.sentences_by_id = by_id
     return kb

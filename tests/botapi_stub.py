@@ -8,7 +8,7 @@ data over 64 bytes, edits of unknown or unchanged messages, stale callback queri
 Every request is recorded as a `Call`.
 
     async with BotAPIStub() as api:
-        app = build_application(Config(token=api.token, api_base_url=api.base_url, ...), ...)
+        app = build_application(Config(token=api.token, api_base_url=api.base_url, ...), core)
         async with polling(app):
             api.push_text("iTaiwan 熱點有幾個?")
             [reply] = await api.wait_for("sendMessage")
@@ -272,6 +272,7 @@ class _Rule:
     probability: float | None
     delay: float
     skip: int = 0  # matching calls to let through before the rule starts
+    slow: float = 1.5  # seconds before a "slow" fault's answer
 
     def matches(self, method: str) -> bool:
         if self.remaining is not None and self.remaining <= 0:
@@ -350,14 +351,14 @@ class BotAPIStub:
     # ------------------------------------------------------------ fault injection
     def inject(self, method: str | Iterable[str] | None = None, status: int = 429, retry_after: int = 1,
                times: int | None = _UNSET, probability: float | None = None,
-               kinds: Iterable[str] | None = None, delay: float = 0.0, after: int = 0) -> None:
+               kinds: Iterable[str] | None = None, delay: float = 0.0, after: int = 0, slow: float = 1.5) -> None:
         """Make calls fail the way Telegram sometimes does.
 
         `method`: a method name, several, None (every method but getUpdates) or "*" (every method).
         Deterministic (`probability` None): the next `times` matching calls (default 1) fail with
         `status` (429 carries `retry_after`; 502/500 as Telegram's front end sends them).
         Random: each matching call fails with `probability`, picking from `kinds` ("429", "502",
-        "500", "slow" — answered after `delay` or 1.5 s —, "drop" — connection closed with no
+        "500", "slow" — answered after `slow` seconds (or `delay`, when set) —, "drop" — connection closed with no
         answer); `times` caps the faults (default: no cap). `delay` also delays any fault.
         """
         methods = None if method is None else frozenset([method] if isinstance(method, str) else method)
@@ -365,7 +366,7 @@ class BotAPIStub:
             kinds = ("slow",) if status == 200 else (str(status),)
         if times is _UNSET:
             times = 1 if probability is None else None
-        self._rules.append(_Rule(methods, tuple(kinds), retry_after, times, probability, delay, after))
+        self._rules.append(_Rule(methods, tuple(kinds), retry_after, times, probability, delay, after, slow))
 
     def clear_faults(self) -> None:
         self._rules.clear()
@@ -644,7 +645,7 @@ class BotAPIStub:
             await asyncio.sleep(rule.delay)
         if kind == "slow":
             if not rule.delay:
-                await asyncio.sleep(1.5)
+                await asyncio.sleep(rule.slow)
             return  # then answered normally
         if kind == "drop":
             if request.transport is not None:
@@ -1017,12 +1018,12 @@ async def _read_params(request: web.Request) -> tuple[dict[str, Any], dict[str, 
 # ----------------------------------------------------------------------------- harness
 @contextlib.asynccontextmanager
 async def polling(application: Any, *, timeout: int = 1):
-    """Run a python-telegram-bot Application with long polling for the duration of the block."""
-    await application.initialize()
+    """Run a python-telegram-bot Application with long polling for the duration of the block, started as
+    run_polling starts it (initialise, post_init once, start)."""
+    from handlers.telegram.app import start_application
+
+    await start_application(application)
     try:
-        if application.post_init is not None:
-            await application.post_init(application)  # run_polling would; it must be idempotent
-        await application.start()
         await application.updater.start_polling(poll_interval=0, timeout=timeout)
         yield application
     finally:
@@ -1036,15 +1037,16 @@ async def polling(application: Any, *, timeout: int = 1):
 @contextlib.asynccontextmanager
 async def running_bot(api: BotAPIStub, service: Any, data_dir: Any, *, admin_ids: Iterable[int] = (),
                       official_ids: Iterable[int] = (), querylog: Any = None):
-    """digibot's own Application (bot.telegram_app) polling this stand-in; yields the Application."""
+    """digibot's own Application (handlers/telegram/app.py) polling this stand-in; yields the Application."""
     from bot.config import Config
+    from bot.core import Core
     from bot.querylog import QueryLog
-    from bot.telegram_app import build_application
+    from handlers.telegram.app import build_application
 
     config = Config(token=api.token, api_base_url=api.base_url, admin_ids=frozenset(admin_ids),
                     official_ids=frozenset(official_ids), data_dir=data_dir)
     log = querylog if querylog is not None else QueryLog(data_dir)
-    application = build_application(config, service, log)
+    application = build_application(config, Core(service, log))
     try:
         async with polling(application):
             yield application

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -10,9 +11,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.assistant import Assistant
 from bot.config import Config
+from bot.core import Core
 from bot.querylog import QueryLog
 from bot.service import KnowledgeService
-from bot.web import create_app
+from handlers.web.server import create_app
 from knowledge.build import KB_FILENAME, KNOWLEDGE_DIR, build_kb
 from knowledge.store import load_kb
 
@@ -47,12 +49,12 @@ def data_dir(kb_dir, tmp_path) -> Path:
     return target
 
 
-@pytest.fixture(scope="module")
-def service(kb_dir, tmp_path_factory):
-    """A knowledge service over a copy of the built KB, shared by one module's tests (none reloads it)."""
+@pytest.fixture(scope="session")
+def service(kb_dir, tmp_path_factory, assistant):
+    """A knowledge service over a copy of the built KB and the session's Assistant (none of its users reloads it)."""
     data = tmp_path_factory.mktemp("service-kb")
     shutil.copy(kb_dir / KB_FILENAME, data / KB_FILENAME)
-    return KnowledgeService(data)
+    return KnowledgeService(data, current=assistant)
 
 
 @pytest.fixture
@@ -74,9 +76,9 @@ def knowledge_copy(tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def web_service(kb_dir) -> KnowledgeService:
-    """The real knowledge service on the session's KB (already fresh, so nothing is rebuilt)."""
-    return KnowledgeService(kb_dir)
+def web_service(kb_dir, assistant) -> KnowledgeService:
+    """The real knowledge service on the session's KB and Assistant (already fresh, so nothing is rebuilt)."""
+    return KnowledgeService(kb_dir, current=assistant)
 
 
 @pytest.fixture
@@ -87,12 +89,23 @@ def querylog(tmp_path) -> QueryLog:
 
 
 @pytest.fixture
+def core(web_service, querylog) -> Core:
+    """The answering core on the session's KB with a fresh query log."""
+    return Core(web_service, querylog)
+
+
+@pytest.fixture
 async def make_client(web_service, querylog, tmp_path):
-    """Start the web app (bot/web.py) on 127.0.0.1 and a free port; keyword arguments go to create_app."""
+    """Start the web app (handlers/web/) on 127.0.0.1 and a free port; `service` swaps the knowledge
+    service, other keyword arguments go to create_app."""
     clients: list[TestClient] = []
 
-    async def make(config: Config | None = None, service=None, **options) -> TestClient:
-        app = create_app(config or Config(data_dir=tmp_path), service or web_service, querylog, **options)
+    async def make(config: Config | None = None, service=None, rate_per_minute: float | None = None,
+                   burst: int | None = None, trust_proxy: bool | None = None, **options) -> TestClient:
+        config = config or Config(data_dir=tmp_path)
+        limits = {k: v for k, v in (("ask_rate_per_minute", rate_per_minute), ("ask_burst", burst),
+                                    ("trust_proxy", trust_proxy)) if v is not None}
+        app = create_app(dataclasses.replace(config, **limits), Core(service or web_service, querylog), **options)
         client = TestClient(TestServer(app, host="127.0.0.1", port=0))
         await client.start_server()
         clients.append(client)

@@ -23,8 +23,10 @@ Helpers for an `Application` built against it: `throttle_off` (the raw-pipeline 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import math
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ from typing import Any
 
 from tests.botapi_stub import BotAPIStub, _Reject
 
-__all__ = ["LoadStub", "Reply", "TokenBucket", "set_timeouts", "throttle_off"]
+__all__ = ["LoadStub", "Reply", "StubThread", "TokenBucket", "set_timeouts", "throttle_off"]
 
 # Telegram's published guidance: about 30 messages a second overall, about 1 a second per chat.
 OVERALL_RATE = 30.0
@@ -166,6 +168,18 @@ class LoadStub(BotAPIStub):
                 self._reply_waiters.remove(entry)
         return list(self.replies)
 
+    async def wait_replies_progressing(self, count: int, stall: float = 60.0) -> list[Reply]:
+        """Wait until `count` replies have arrived, for as long as they keep arriving: give up only when
+        none has arrived for `stall` seconds. A slow machine makes this slower, never wrong."""
+        seen, since = len(self.replies), time.monotonic()
+        while len(self.replies) < count:
+            await self.wait_replies(min(count, len(self.replies) + 1), timeout=1.0)
+            if len(self.replies) > seen:
+                seen, since = len(self.replies), time.monotonic()
+            elif time.monotonic() - since > stall:
+                break
+        return list(self.replies)
+
     async def quiet(self, seconds: float = 0.5, timeout: float = 30.0) -> None:
         """Wait until no call but long polls has arrived, or is still in flight, for `seconds`."""
         deadline = time.monotonic() + timeout
@@ -182,6 +196,59 @@ class LoadStub(BotAPIStub):
             if not busy and now - last >= seconds:
                 return
             await asyncio.sleep(0.05)
+
+
+# ---------------------------------------------------------------------- a stand-in of its own
+class StubThread:
+    """Serve a stand-in from its own thread and event loop, as Telegram's servers are not held up by a
+    busy bot: a bot whose loop is starved then sees slow answers, and requests it sent still arrive.
+
+    `call(fn, *args)` runs a function that changes the stand-in (push_text, inject, …) on its loop;
+    `await run(coroutine_function, *args)` runs one of its waits there. Reading attributes (`replies`,
+    `faults`, `token`) goes straight to the stand-in."""
+
+    def __init__(self, stub: BotAPIStub):
+        self.stub = stub
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    async def __aenter__(self) -> "StubThread":
+        started: concurrent.futures.Future = concurrent.futures.Future()
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            self.loop = loop
+            try:
+                loop.run_until_complete(self.stub.start())
+                started.set_result(True)
+            except BaseException as exc:  # noqa: BLE001 - handed to the test
+                started.set_exception(exc)
+                return
+            loop.run_forever()
+            loop.run_until_complete(self.stub.stop())
+            loop.close()
+            self._stopped.set()
+
+        self._thread = threading.Thread(target=serve, name="bot-api-stand-in", daemon=True)
+        self._thread.start()
+        await asyncio.wrap_future(started)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        await asyncio.to_thread(self._stopped.wait)
+
+    def call(self, fn, *args, **kwargs):
+        async def on_its_loop():
+            return fn(*args, **kwargs)
+        return asyncio.run_coroutine_threadsafe(on_its_loop(), self.loop).result()
+
+    async def run(self, fn, *args, **kwargs):
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(fn(*args, **kwargs), self.loop))
+
+    def __getattr__(self, name: str):
+        return getattr(self.stub, name)
 
 
 # ---------------------------------------------------------------------- Application helpers

@@ -5,13 +5,15 @@ import re
 import pytest
 
 from bot.answer import MAX_ANSWER_CHARS
-from bot.evaluate import evaluate, load_questions
+from bot.evaluate import ask_row, evaluate, load_questions
+from bot.grounding import numbers
 
 from .conftest import DEV_SET, REPO
 
-
-def _digits(text):
-    return re.sub(r"[\s,]", "", text)
+LABELLED = REPO / "knowledge" / "curated" / "questions"
+# The sets the hand-written rules were tuned on before the learned decision (their first measurements
+# are in NOTES.md); the later sets arrived after the rules were written.
+TUNED_ON = {"project", "independent-1", "independent-2", "independent-3", "independent-4", "independent-5"}
 
 
 @pytest.mark.parametrize("question", [
@@ -77,13 +79,12 @@ def test_smalltalk_replies(assistant, question, intent):
 
 
 def test_every_answer_is_short_and_every_figure_is_quoted(assistant):
-    rows = load_questions(REPO / "knowledge" / "curated" / "questions.jsonl")
-    for row in rows:
-        answer = assistant.ask(row["q"])
+    for row in load_questions(LABELLED):
+        answer = ask_row(assistant, row)
         assert len(answer.answer) <= MAX_ANSWER_CHARS
-        quotes = _digits("".join(s.quote + s.title for s in answer.sources))
-        for number in re.findall(r"\d[\d,.]*\d|\d", _digits(answer.answer)):
-            assert number.rstrip(".") in quotes, (row["q"], number, answer.answer)
+        quoted = set(numbers(" ".join(s.quote + " " + s.title for s in answer.sources)))
+        for number in numbers(answer.answer):
+            assert number in quoted, (row.get("q") or row["turns"], number, answer.answer)
 
 
 def test_json_contract(assistant):
@@ -104,8 +105,9 @@ def test_dev_set_meets_the_targets(assistant):
 
 
 def test_project_question_set_holds(assistant):
-    """The project's own labelled set (also the /reload quality gate) must not regress."""
-    report = evaluate(assistant, load_questions(REPO / "knowledge" / "curated" / "questions.jsonl"))
+    """The labelled sets the rules were tuned on (also in the /reload quality gate) must not regress."""
+    tuned_on = [row for row in load_questions(LABELLED) if row["set"] in TUNED_ON]
+    report = evaluate(assistant, tuned_on)
     assert report.accuracy >= 0.88, report.failures
     assert report.wrong_rate <= 0.04, report.failures
     assert report.refusal_rate >= 0.90, report.failures
@@ -127,12 +129,12 @@ def test_agency_questions_name_the_agency(assistant, question, agency):
 
 def test_no_reply_needs_the_grounding_fallback(assistant, caplog):
     """The fallback exists for safety; the composer itself must never state an unquoted number."""
-    rows = load_questions(REPO / "knowledge" / "curated" / "questions.jsonl")
+    rows = load_questions(LABELLED)
     if DEV_SET.exists():
         rows += load_questions(DEV_SET)
     with caplog.at_level("ERROR", logger="bot.assistant"):
         for row in rows:
-            assistant.ask(row["q"])
+            ask_row(assistant, row)
     assert not [r for r in caplog.records if "ungrounded" in r.getMessage()]
 
 

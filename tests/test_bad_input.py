@@ -62,8 +62,26 @@ def test_random_domain_fragments(assistant, text):
 
 def test_grounding_check_finds_invented_numbers():
     assert ungrounded_numbers("已提供9,735個熱點", ["已提供全臺逾9,735個 iTaiwan 熱點"]) == []
-    assert ungrounded_numbers("已提供9,753個熱點", ["已提供全臺逾9,735個 iTaiwan 熱點"]) == ["9,753"]
+    assert ungrounded_numbers("已提供9,753個熱點", ["已提供全臺逾9,735個 iTaiwan 熱點"]) == ["9753"]
     assert ungrounded_numbers("2020年 66%", ["2020年我國普及率已達66%"]) == []
+
+
+@pytest.mark.parametrize("answer, quote", [("17", "2017年起"), ("4.4億人次", "總使用逾4.46億人次"),
+                                           ("9,73個熱點", "逾9,735個熱點")])
+def test_grounding_compares_whole_numbers(answer, quote):
+    """A number is grounded by the same whole number, never by part of a longer one."""
+    assert ungrounded_numbers(answer, [quote])
+
+
+def test_a_computed_figure_is_grounded_only_by_its_quoted_parts_and_right_arithmetic():
+    from bot.grounding import Computed
+
+    quote = ["主軸 1.數位創新基礎環境 5.2億元 29.8億元 41.8億元 41.8億元"]
+    parts = ("5.2", "29.8", "41.8", "41.8")
+    assert ungrounded_numbers("四年加總118.6億元", quote, [Computed("118.6", parts)]) == []
+    assert ungrounded_numbers("四年加總118.7億元", quote, [Computed("118.7", parts)]) == ["118.7"]  # wrong sum
+    assert ungrounded_numbers("加總47.0億元", quote, [Computed("47.0", ("5.2", "41.8"))]) == []
+    assert ungrounded_numbers("加總50億元", quote, [Computed("50", ("8.2", "41.8"))]) == ["50"]  # 8.2 not quoted
 
 
 def test_reply_with_an_ungrounded_figure_falls_back_to_the_quote(assistant, monkeypatch):

@@ -29,9 +29,11 @@ from bot.answer import MAX_ANSWER_CHARS, Answer
 from bot.config import Config
 from bot.querylog import QueryLog
 from bot.session import Session
-from bot.web import MAX_BODY_BYTES, MAX_QUESTION_CHARS, create_app
-from handlers import render
-from handlers.errors import SORRY
+from bot.core import Core
+from handlers.web.http import MAX_BODY_BYTES, MAX_QUESTION_CHARS
+from handlers.web.server import create_app
+from handlers.telegram import render
+from handlers.telegram.errors import SORRY
 from tests.botapi_stub import EntityParseError, parse_html, running_bot, utf16_len
 from tests.fuzz_inputs import KINDS, generate, telegram_text
 from tests.load_stub import LoadStub, throttle_off
@@ -105,7 +107,7 @@ def test_assistant_ask_survives_10000_hostile_inputs(assistant, caplog):
 @pytest.fixture
 async def web_client(service, tmp_path):
     querylog = QueryLog(tmp_path / "web-log")
-    app = create_app(Config(data_dir=tmp_path), service, querylog, rate_per_minute=10**9, burst=10**6)
+    app = create_app(Config(data_dir=tmp_path, ask_rate_per_minute=10**9, ask_burst=10**6), Core(service, querylog))
     client = TestClient(TestServer(app, host="127.0.0.1", port=0))
     await client.start_server()
     yield client

@@ -13,7 +13,7 @@ from collections import defaultdict
 
 
 from bot.service import KnowledgeService
-from handlers.errors import SORRY
+from handlers.telegram.errors import SORRY
 from tests.botapi_stub import running_bot
 from tests.load_stub import LoadStub, throttle_off
 
@@ -75,7 +75,7 @@ async def test_1000_messages_from_100_chats_get_exactly_one_reply_each_in_order(
         async with running_bot(api, service, data_dir) as application:
             throttle_off(application)
             expected = push_load(api, chats=100, per_chat=10)
-            await api.wait_replies(1000, timeout=240)
+            await api.wait_replies_progressing(1000)
             await api.quiet(0.5)  # a duplicate would arrive now
         assert len(api.replies) == 1000
         assert_one_reply_each_in_order(api, expected)
@@ -88,7 +88,7 @@ async def test_flood_limited_burst_loses_and_reorders_nothing(service, data_dir)
     async with LoadStub(flood_limits=True) as api:
         async with running_bot(api, service, data_dir):
             expected = push_load(api, chats=50, per_chat=3)
-            await api.wait_replies(150, timeout=120)
+            await api.wait_replies_progressing(150)
             await api.quiet(1.5)
         assert len(api.replies) == 150
         assert_one_reply_each_in_order(api, expected)
@@ -118,19 +118,21 @@ async def test_reload_in_the_middle_of_the_load_fails_no_question(kb_dir, data_d
             for _ in range(5):  # load is flowing before the reload starts
                 wave()
                 await asyncio.sleep(0.05)
-            await api.wait_replies(40, timeout=60)
+            await api.wait_replies_progressing(40)
             api.push_text("/reload", user_id=ADMIN)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 120
             during = 0
-            while service.current is before and loop.time() < deadline:  # until the new KB is swapped in
-                wave()
+
+            def reload_finished() -> bool:  # the admin's "reloading…" message edited with the outcome
+                return any(c.chat_id == ADMIN for c in api.sent("editMessageText"))
+
+            while service.current is before and not reload_finished():  # until the new KB is swapped in
+                wave(5)
                 during += 1
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.25)
             for _ in range(5):  # and some more on the new KB
                 wave()
                 await asyncio.sleep(0.05)
-            await api.wait_replies(asked + 1, timeout=120)  # +1: the admin's "reloading…" message
+            await api.wait_replies_progressing(asked + 1)  # +1: the admin's "reloading…" message
             await api.wait_for(lambda c: c.method == "editMessageText" and c.chat_id == ADMIN, timeout=60)
             await api.quiet(0.5)
     assert service.current is not before, "the reload never swapped the knowledge base in"

@@ -21,7 +21,7 @@ import sys
 import pytest
 
 from bot.querylog import LOG_FILENAME, QueryLog
-from bot.telegram_app import PerChatUpdateProcessor
+from handlers.telegram.app import PerChatUpdateProcessor
 from tests.load_stub import LoadStub
 from tests.test_load import QUESTIONS, push_load
 
@@ -72,7 +72,7 @@ async def test_query_log_survives_kill_9_in_the_middle_of_the_load(data_dir, tmp
             process = await start_bot(api, data_dir, tmp_path / "bot.log")
             try:
                 push_load(api, chats=60, per_chat=10, first_user=6_200_001 + 1000 * cycle)
-                await api.wait_replies(40 + 30 * cycle, timeout=120)  # mid-way (600 asked), a different point each time
+                await api.wait_replies_progressing(40 + 30 * cycle)  # mid-way (600 asked), a different point each time
                 process.send_signal(signal.SIGKILL)
                 await asyncio.wait_for(process.wait(), 30)
             finally:

@@ -84,6 +84,12 @@ async def test_stats_budget_comparison_has_units_stated_totals_and_the_discrepan
     ("指標 偏鄉", ["98.8", "Gbps等級服務到偏鄉涵蓋率"]),
     ("指標 2020", ["4.9*", "11", "98.8", "預估值"]),
     ("2018", ["57.3", "54.2"]),
+    # Read like chat: 民國 years, 第N主軸, a year's per-axis breakdown, sums and averages over years.
+    ("預算 民國109年", ["2020", "41.8", "57.8", "244", "254.4"]),
+    ("預算 第三主軸", ["主軸3", "12.2", "31.2", "30.0", "29.0"]),
+    ("2019年各主軸預算", ["2019", "41.8", "45.8", "57.4", "251"]),
+    ("預算 主軸1 2017-2020 加總", ["5.2億元 + 29.8億元 + 41.8億元 + 41.8億元", "118.6", "計算值"]),
+    ("預算 四年加總", ["805", "816.1", "計算值", "不一致"]),
 ])
 async def test_stats_with_arguments(api, bot, args, must):
     reply = await command(api, f"/stats {args}")
@@ -93,7 +99,8 @@ async def test_stats_with_arguments(api, bot, args, must):
     assert_all_accepted(api)
 
 
-@pytest.mark.parametrize("args, must", [("預算 2015", "2017–2020"), ("指標 股價", "看不懂"), ("隨便", "看不懂")])
+@pytest.mark.parametrize("args, must", [("預算 2015", "2017–2020"), ("指標 股價", "看不懂"), ("隨便", "看不懂"),
+                                        ("預算 去年", "去年"), ("預算 主軸9", "看不懂")])
 async def test_stats_explains_what_it_cannot_show(api, bot, args, must):
     reply = await command(api, f"/stats {args}")
     assert must in reply.text and "用法" in reply.text
@@ -126,8 +133,9 @@ async def test_chart_indicator_by_name_and_from_the_menu(api, bot, service):
 
 # ----------------------------------------------------------------------------- /export
 @pytest.mark.parametrize("args, header, must", [
-    ("預算", "主軸", ["244億元", "254.4億元", "數位創新基礎環境"]),
-    ("指標", "指標", ["4.9兆元（預估值）", "98.8%"]),
+    ("預算", "主軸", ["數位創新基礎環境,億元,5.2,29.8,41.8,41.8", "合計（報告表列）,億元,68,242,251,244",
+              "各主軸加總（計算值）,億元,68.1,242.6,251,254.4"]),
+    ("指標", "指標", ["數位經濟規模", "兆元,3.8,4.5,4.7,4.9,2020", "%,33.7,74.4,87.2,98.8"]),
 ])
 async def test_export_sends_the_table_as_csv(api, bot, args, header, must):
     document = await command(api, f"/export {args}", method="sendDocument")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import html
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.answer import Answer, Source
-from handlers import tables
-from handlers.render import ButtonStore, answer_html, answer_keyboard, quotes_html, split_html, visible_length
+from handlers.telegram import tables
+from handlers.telegram.render import ButtonStore, answer_html, answer_keyboard, quotes_html, split_html, visible_length
 from tests.botapi_stub import parse_html, utf16_len
 
 
@@ -97,25 +96,6 @@ def test_split_html_property(parts, limit):
 
 
 # ------------------------------------------------------------------------ tables, arguments
-@pytest.mark.parametrize("args, expected", [
-    ("預算", dict(kind="budget")),
-    ("预算 2017 2020", dict(kind="budget", years=[2017, 2020])),
-    ("預算 2017-2019", dict(kind="budget", years=[2017, 2018, 2019])),
-    ("預算 主軸三", dict(kind="budget", axis=3)),
-    ("budget axis 6", dict(kind="budget", axis=6)),
-    ("預算 數位經濟", dict(kind="budget", axis=2)),
-    ("指標 數位經濟", dict(kind="indicators", indicator="digital_economy")),
-    ("指标 偏乡", dict(kind="indicators", indicator="rural_gigabit_coverage")),
-    ("指標 2020", dict(kind="indicators", years=[2020])),
-    ("預算 2015", dict(kind="budget", bad_years=[2015])),
-    ("指標 股價", dict(kind="indicators", unknown="股價")),
-])
-def test_parse_request(kb, args, expected):
-    request = tables.parse_request(kb, args.split())
-    for field, value in expected.items():
-        assert getattr(request, field) == value, field
-
-
 def test_tables_are_valid_html_with_the_reports_spelling(kb):
     for markup in [tables.budget_by_axis(kb), tables.budget_by_year(kb), tables.budget_year(kb, 2019),
                    tables.budget_by_axis(kb, [2017, 2020], 1), tables.indicators_table(kb),

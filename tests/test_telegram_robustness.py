@@ -14,8 +14,8 @@ import pytest
 
 from bot.config import Config
 from bot.querylog import QueryLog
-from bot.telegram_app import run_polling
-from handlers.errors import SORRY
+from handlers.telegram.app import run_polling
+from handlers.telegram.errors import SORRY
 from tests.botapi_stub import BotAPIStub, parse_html, running_bot, utf16_len
 
 USER, ADMIN = 8880001, 8880002
@@ -142,19 +142,19 @@ async def test_digibot_run_answers_and_shuts_down_cleanly_on_a_signal(api, data_
 
 
 async def test_without_an_updater_updates_can_be_fed_in_as_a_webhook_would(api, service, data_dir):
-    """The contract `digibot serve` relies on: build(polling=False), initialize/start, feed the queue."""
+    """The contract `digibot serve` relies on: build(polling=False), start_application, feed the queue."""
     from telegram import Update
 
-    from bot.telegram_app import build_application
+    from bot.core import Core
+    from handlers.telegram.app import build_application, start_application
 
     config = Config(token=api.token, api_base_url=api.base_url, data_dir=data_dir)
     log = QueryLog(data_dir)
-    application = build_application(config, service, log, polling=False)
+    application = build_application(config, Core(service, log), polling=False)
     assert application.updater is None
-    await application.initialize()
-    await application.start()
+    await start_application(application)
     try:
-        assert api.commands, "setMyCommands runs on initialize, with no run_polling"
+        assert len(api.sent("setMyCommands")) == 1, "post_init runs once, with no run_polling"
         data = {"update_id": 1, "message": api.new_message(user_id=USER, text="iTaiwan 熱點有幾個?")}
         await application.update_queue.put(Update.de_json(data, application.bot))
         [reply] = await api.wait_for("sendMessage")
@@ -168,7 +168,7 @@ async def test_without_an_updater_updates_can_be_fed_in_as_a_webhook_would(api, 
 
 async def test_typing_gives_way_to_replies_under_the_flood_limit():
     """A chat action is a courtesy: when the overall limit has no room it is skipped; a reply waits."""
-    from bot.telegram_app import RetryingRateLimiter
+    from handlers.telegram.app import RetryingRateLimiter
 
     limiter = RetryingRateLimiter(overall_max_rate=1, overall_time_period=60, group_max_rate=0)
     await limiter.initialize()
@@ -181,7 +181,7 @@ async def test_typing_gives_way_to_replies_under_the_flood_limit():
         return limiter.process_request(callback, (), {}, endpoint, {"chat_id": 7}, None)
 
     await request("sendMessage")  # takes the only slot of this minute
-    assert await asyncio.wait_for(request("sendChatAction"), timeout=1) is True
+    assert await asyncio.wait_for(request("sendChatAction"), timeout=10) is True  # queued, it would wait 60 s
     assert sent == ["sendMessage"]  # "typing" was skipped, not queued
     reply = asyncio.create_task(request("sendMessage"))
     await asyncio.sleep(0.3)

@@ -64,7 +64,8 @@ def test_mainland_and_everyday_words_reach_report_terms(understander):
 def test_years_including_roc_relative_and_ranges():
     assert extract_years("2018年和2020年") == ([2018, 2020], None)
     assert extract_years("民國107年") == ([2018], None)
-    assert extract_years("去年的預算")[0] == [2019]  # relative to the report's last year, 2020
+    assert extract_years("去年的預算")[0] == []  # relative years need today's year
+    assert extract_years("去年的預算", this_year=2026)[0] == [2025]  # relative to today, as the asker means it
     assert extract_years("2017到2020年")[1] == (2017, 2020)
 
 

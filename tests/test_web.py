@@ -1,4 +1,4 @@
-"""The aiohttp server (bot/web.py): every route, the bad inputs, the limits and the headers."""
+"""The aiohttp server (handlers/web/): every route, the bad inputs, the limits and the headers."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.config import Config
-from bot.web import MAX_BODY_BYTES, MAX_QUESTION_CHARS, STATIC_DIR, RateLimiter, webhook_path
+from handlers.web.api import STATIC_DIR
+from handlers.web.http import MAX_BODY_BYTES, MAX_QUESTION_CHARS, RateLimiter
+from handlers.web.webhook import webhook_path
 
 ANSWER_KEYS = {"query", "answered", "intent", "answer", "sources", "confidence", "suggestions"}
 SOURCE_KEYS = {"section", "title", "agency", "quote"}
@@ -361,7 +363,12 @@ async def test_stats_as_csv(client, path, header0, rows):
     assert len({len(r) for r in table}) == 1  # rectangular
     json_table = await (await client.get(path)).json()
     if path.endswith("budget"):
-        assert table[1][:3] == ["1", json_table["axes"][0]["name"], json_table["axes"][0]["values"]["2017"]]
+        # Numbers a spreadsheet can add up, the unit in its own column.
+        assert table[0][:4] == ["主軸", "名稱", "單位", "2017"]
+        assert table[1][:4] == ["1", json_table["axes"][0]["name"], "億元", "5.2"]
+        assert [r[1] for r in table[-2:]] == ["合計（報告表列）", "各主軸加總（計算值）"]
+        assert table[-2][3:7] == ["68", "242", "251", "244"] and table[-1][6] == "254.4"
+        assert "相差+10.4" in table[-1][-1]
     else:
         assert [r[0] for r in table[1:]] == [r["name"] for r in json_table["indicators"]]
 
@@ -450,3 +457,25 @@ def test_webhook_path_is_derived_from_the_token_not_guessable():
 def test_static_dir_ships_with_the_package():
     names = {p.name for p in Path(STATIC_DIR).iterdir()}
     assert {"index.html", "app.js", "style.css", "favicon.svg"} <= names
+
+
+# ----------------------------------------------------------------------------- /api/stats/query
+async def test_stats_query_offers_the_budget_arithmetic_chat_and_stats_have(client):
+    data = await (await client.get("/api/stats/query", params={"q": "2019年各主軸預算"})).json()
+    view = data["figures"]
+    assert data["request"]["view"] == "breakdown" and view["year"] == 2019
+    assert [r["value"] for r in view["rows"][:6]] == [41.8, 45.8, 30.0, 44.6, 31.4, 57.4]
+    assert view["stated_total"]["text"] == "251億元" and view["computed_sum"]["text"] == "251"
+    data = await (await client.get("/api/stats/query", params={"q": "主軸1 2017-2020 加總"})).json()
+    assert data["figures"]["computed"] == {"value": 118.6, "text": "118.6", "op": "sum",
+                                           "parts": ["5.2億元", "29.8億元", "41.8億元", "41.8億元"]}
+    data = await (await client.get("/api/stats/query", params={"q": "預算 民國109年"})).json()
+    assert data["request"]["years"] == [2020]
+    data = await (await client.get("/api/stats/query", params={"q": "預算 去年"})).json()
+    assert data["outside_years"][0]["said_as"] == "去年" and data["report_years"] == [2017, 2018, 2019, 2020]
+
+
+@pytest.mark.parametrize("params", [{}, {"q": "天氣如何"}, {"q": "budget " * 300}])
+async def test_stats_query_explains_a_bad_request(client, params):
+    body = await assert_json_error(await client.get("/api/stats/query", params=params), 400, "bad_request")
+    assert body["message"]

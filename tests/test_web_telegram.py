@@ -1,7 +1,7 @@
 """The Telegram webhook on the aiohttp server, against the loopback Bot API stand-in.
 
 Most tests feed a tiny python-telegram-bot Application (so they test the webhook, not the
-handlers); the last one runs the real bot (bot.telegram_app) end to end.
+handlers); the last one runs the real bot (handlers/telegram/app.py) end to end.
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
-import bot.web
+import handlers.web.server
 from bot.config import Config
+from bot.core import Core
 from bot.querylog import QueryLog
-from bot.web import create_app, webhook_path
+import handlers.web.webhook
+from handlers.web.server import create_app
+from handlers.web.webhook import webhook_path
 from tests.botapi_stub import BotAPIStub
 
 SECRET = "s3cret-Token_0123456789"
@@ -116,7 +119,7 @@ async def test_webhook_rejects_what_is_not_an_update(api, tmp_path, start):
 
 async def test_updates_queued_before_shutdown_are_still_answered(api, tmp_path, web_service):
     application = echo_application(api)
-    app = create_app(config_for(api, tmp_path), web_service, QueryLog(tmp_path / "log"),
+    app = create_app(config_for(api, tmp_path), Core(web_service, QueryLog(tmp_path / "log")),
                      telegram_application=application)
     client = TestClient(TestServer(app, host="127.0.0.1", port=0))
     await client.start_server()
@@ -133,7 +136,7 @@ async def test_updates_queued_before_shutdown_are_still_answered(api, tmp_path, 
 
 async def test_the_web_chat_starts_when_telegram_is_unreachable_and_the_webhook_follows(api, tmp_path, start,
                                                                                       monkeypatch):
-    monkeypatch.setattr(bot.web, "TELEGRAM_RETRY_SECONDS", (1.0,))
+    monkeypatch.setattr(handlers.web.webhook, "TELEGRAM_RETRY_SECONDS", (1.0,))
     api.inject("setWebhook", status=502, times=1)
     client = await start(config_for(api, tmp_path), echo_application(api))
     assert api.webhook_url is None
@@ -165,8 +168,8 @@ async def test_no_webhook_is_registered_without_a_usable_secret(api, tmp_path, s
 
 
 async def test_the_real_bot_answers_through_the_webhook(api, tmp_path, start):
-    """End to end: the server builds bot.telegram_app's Application and a webhook update gets an answer."""
-    from bot import telegram_app
+    """End to end: the server builds handlers.telegram.app's Application and a webhook update gets an answer."""
+    from handlers.telegram import app as telegram_app
 
     client = await start(config_for(api, tmp_path))
     assert api.webhook_url == PUBLIC + webhook_path(api.token) and api.webhook_secret == SECRET

@@ -17,7 +17,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
-from bot.service import ReloadResult
+from bot.service import ReloadResult, ReloadStatus
 
 from . import common
 
@@ -82,7 +82,7 @@ def reload_report(result: ReloadResult) -> str:
         counts = result.counts or {}
         listed = "、".join(f"{counts[k]:,} {label}" for k, label in COUNT_LABELS if k in counts)
         return f"✅ 知識庫已重新載入（{result.seconds:.1f} 秒）。\n內容：{listed}{score}"
-    if "already running" in result.message:
+    if result.status is ReloadStatus.BUSY:
         return "⏳ 已有一次重新載入正在進行，請稍候再試。"
     return (f"❌ 重新載入失敗，目前的知識庫繼續服務（{result.seconds:.1f} 秒）。\n"
             f"原因：{escape(result.message)}{score}")
@@ -95,10 +95,10 @@ async def reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.info("reload requested by admin %s", common.who(context, update))
     status = (await common.send_html(context, chat_id, "⏳ 正在重新建立知識庫並用標註問題集檢查，期間照常回答問題…"))[-1]
     try:
-        result = await asyncio.to_thread(common.service(context).reload)
+        result = await asyncio.to_thread(common.core(context).service.reload)
     except Exception as exc:  # reload() reports failures itself; this is a bug, and the old KB still serves
         log.exception("reload crashed")
-        result = ReloadResult(False, f"{type(exc).__name__}: {exc}", 0.0)
+        result = ReloadResult(ReloadStatus.CRASHED, f"{type(exc).__name__}: {exc}", 0.0)
     log.info("reload finished: ok=%s %s (%.2fs)", result.ok, result.message, result.seconds)
     await _edit(context, status, chat_id, reload_report(result))
 
@@ -117,7 +117,7 @@ async def _edit(context: ContextTypes.DEFAULT_TYPE, message: Message, chat_id: i
 async def unanswered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """List the most recent questions the bot could not answer, with how often they were asked."""
     n = _int_arg(context.args, 10, 1, 50)
-    rows = await asyncio.to_thread(common.querylog(context).unanswered, n)
+    rows = await asyncio.to_thread(common.core(context).querylog.unanswered, n)
     if not rows:
         text = "目前沒有未能回答的問題 🎉"
     else:
@@ -133,7 +133,7 @@ async def unanswered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Questions per day, top questions, share answered and recent unanswered, from the query log."""
     days = _int_arg(context.args, 7, 1, 90)
-    u = await asyncio.to_thread(common.querylog(context).usage, days)
+    u = await asyncio.to_thread(common.core(context).querylog.usage, days)
     lines = [f"<b>使用統計（最近 {days} 天）</b>",
              f"提問 {u.total:,} 則・使用者 {u.users:,} 人・已回答 {u.answered_share:.0%}"]
     if u.days:

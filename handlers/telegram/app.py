@@ -3,7 +3,7 @@
 `build_application` only wires: services into `bot_data`, handlers from `handlers/`, the error
 handler, a rate limiter that honours flood limits and 429 `retry_after` and retries network
 errors, and start-up work (`setMyCommands`). `digibot run` drives it with long polling
-(`run_polling`); `digibot serve` builds it with `polling=False` and feeds webhook updates in.
+(`run_polling`); `digibot serve` builds it with `polling=False` and feeds webhook updates in (handlers/web/webhook.py).
 
 Updates from different chats are handled concurrently; updates from one chat strictly in order
 (a follow-up must see the context its previous question left). /reload runs in the background
@@ -17,18 +17,17 @@ import logging
 import re
 import sys
 
+import httpx
 from telegram import Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, TimedOut
 from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, BaseUpdateProcessor,
                           CallbackQueryHandler, ChatMemberHandler, CommandHandler, MessageHandler, filters)
 
-from handlers import admin, citizen, errors, menu, stats
-from handlers.render import ButtonStore
+from bot.config import Config
+from bot.core import Core, open_core
 
-from .config import Config
-from .querylog import QueryLog
-from .service import KnowledgeService, open_service
-from .session import SessionStore
+from . import admin, citizen, errors, menu, stats
+from .render import ButtonStore
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +37,17 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY,
 
 class RetryingRateLimiter(AIORateLimiter):
     """AIORateLimiter (Telegram's flood limits; waits out 429 `retry_after` and retries) that also
-    retries network failures: connection errors and 5xx always, time-outs only for requests that
-    are safe to repeat (a timed-out sendMessage may have been delivered)."""
+    retries network failures: connection errors and 5xx always; a time-out when the request never
+    left (no free connection, no connection made, the body not written), and any time-out of a
+    request that is safe to repeat. A sendMessage whose answer timed out may have been delivered: it
+    is counted and logged, never sent twice."""
 
     IDEMPOTENT = frozenset({"getMe", "sendChatAction", "answerCallbackQuery", "editMessageText",
                             "editMessageReplyMarkup", "setMyCommands", "deleteMyCommands", "getMyCommands",
-                            "deleteWebhook", "setWebhook", "getWebhookInfo"})
+                            "deleteWebhook", "setWebhook", "getWebhookInfo", "answerInlineQuery"})
+    NOT_SENT = (httpx.PoolTimeout, httpx.ConnectTimeout, httpx.WriteTimeout)
 
-    __slots__ = ("_backoff", "_network_retries")
+    __slots__ = ("_backoff", "_network_retries", "possibly_delivered")
 
     # Five tries after the first for network failures as for 429s (backoff 0.5 s … 8 s): with one call
     # in ten failing, three retries still lost a reply every few dozen runs of the fault test.
@@ -53,6 +55,7 @@ class RetryingRateLimiter(AIORateLimiter):
         super().__init__(max_retries=max_retries, **kwargs)
         self._network_retries = network_retries
         self._backoff = backoff
+        self.possibly_delivered = 0  # requests whose answer timed out after they were sent
 
     async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
         overall = self._base_limiter  # None when the overall limit is switched off
@@ -65,8 +68,14 @@ class RetryingRateLimiter(AIORateLimiter):
                 return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
             except BadRequest:
                 raise
-            except TimedOut:
-                if endpoint not in self.IDEMPOTENT or attempt >= self._network_retries:
+            except TimedOut as exc:
+                never_sent = isinstance(exc.__cause__, self.NOT_SENT)
+                if not never_sent and endpoint not in self.IDEMPOTENT:
+                    self.possibly_delivered += 1
+                    log.warning("%s timed out after it was sent; it may have been delivered, so it is not "
+                                "repeated (%d so far)", endpoint, self.possibly_delivered)
+                    raise
+                if attempt >= self._network_retries:
                     raise
             except NetworkError:
                 if attempt >= self._network_retries:
@@ -111,25 +120,20 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         pass
 
 
-class DigibotApplication(Application):
-    """An Application whose start-up work (`post_init`) also runs when it is driven by hand
-    (`await app.initialize(); await app.start()`, as the webhook server does)."""
-
-    __slots__ = ()
-
-    async def initialize(self) -> None:
-        await super().initialize()
-        if self.post_init is not None:
-            await self.post_init(self)
-
-
 async def post_init(application: Application) -> None:
-    """Start-up work, once: register the command menu (Chinese descriptions)."""
-    if application.bot_data.get("_post_init_done"):
-        return
-    application.bot_data["_post_init_done"] = True
+    """Start-up work: register the command menu (Chinese descriptions). `run_polling` calls it once
+    after initialising; the webhook server does the same through `start_application`."""
     log.info("Telegram bot @%s ready", application.bot.username)
     await menu.set_default_menu(application)
+
+
+async def start_application(application: Application) -> None:
+    """Drive an Application by hand (webhook mode, tests) the way run_polling does: initialise, run
+    post_init once, start processing updates."""
+    await application.initialize()
+    if application.post_init is not None:
+        await application.post_init(application)
+    await application.start()
 
 
 def _file_url(api_base_url: str) -> str:
@@ -138,13 +142,11 @@ def _file_url(api_base_url: str) -> str:
     return "https://api.telegram.org/file/bot"
 
 
-def build_application(config: Config, service: KnowledgeService, querylog: QueryLog, *,
-                      polling: bool = True) -> Application:
+def build_application(config: Config, core: Core, *, polling: bool = True) -> Application:
     """A fully wired Application; with `polling=False` it has no Updater (webhook use)."""
     if not config.token:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     builder = (ApplicationBuilder()
-               .application_class(DigibotApplication)
                .token(config.token)
                .base_url(config.api_base_url)
                .base_file_url(_file_url(config.api_base_url))
@@ -155,8 +157,7 @@ def build_application(config: Config, service: KnowledgeService, querylog: Query
     if not polling:
         builder = builder.updater(None)
     application = builder.build()
-    application.bot_data.update(service=service, querylog=querylog, sessions=SessionStore(), config=config,
-                                buttons=ButtonStore())
+    application.bot_data.update(core=core, config=config, buttons=ButtonStore())
     _add_handlers(application)
     return application
 
@@ -197,11 +198,10 @@ def run_polling(config: Config) -> int:
         print("digibot run: set TELEGRAM_BOT_TOKEN to the bot's token (from @BotFather) to run the Telegram bot",
               file=sys.stderr)
         return 2
-    service = open_service(config.data_dir, "run")
-    if service is None:
+    core = open_core(config.data_dir, "run")
+    if core is None:
         return 1
-    querylog = QueryLog(config.data_dir)
-    application = build_application(config, service, querylog)
+    application = build_application(config, core)
     try:
         # PTB retries getUpdates on network errors and stops cleanly on SIGINT, SIGTERM and SIGABRT.
         application.run_polling(allowed_updates=ALLOWED_UPDATES, bootstrap_retries=3)
@@ -213,5 +213,5 @@ def run_polling(config: Config) -> int:
         print(f"digibot run: cannot reach the Telegram Bot API at {config.api_base_url}: {exc}", file=sys.stderr)
         return 1
     finally:
-        querylog.close()
+        core.close()
     return 0

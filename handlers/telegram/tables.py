@@ -8,14 +8,9 @@ and the report's own inconsistencies (2020's stated total) are spelled out under
 from __future__ import annotations
 
 import html
-import re
 import unicodedata
-from dataclasses import dataclass, field
 
-from bot.tables import budget_table, indicator_table
-from intents.normalize import match_form, normalize
-from knowledge.stats import lookup_budget
-from knowledge.store import KnowledgeBase
+from bot.tables import budget_average, budget_change, budget_sum, budget_table, indicator_table
 
 escape = html.escape
 ESTIMATE_MARK = "*"
@@ -63,11 +58,11 @@ def _budget_notes(table: dict, years: list[int]) -> list[str]:
     return notes
 
 
-def _absent_axes(kb: KnowledgeBase, table: dict) -> list[str]:
+def _absent_axes(table: dict) -> list[str]:
     out = []
     for a in table["axes"]:
         if not a["values"]:
-            reason = lookup_budget(kb, a["axis"], []).empty_reason
+            reason = a["note_text"]
             note = escape(a["note"] or "N/A")
             out.append(f"主軸{a['axis']} 表列 {note}：{escape(reason)}" if reason and reason != a["note"]
                        else f"主軸{a['axis']}「{escape(a['name'])}」未列預算（{note}）。")
@@ -78,7 +73,7 @@ def _legend(table: dict) -> str:
     return "\n".join(f"{a['axis']} {escape(a['name'])}（{escape(a['lead_agency'])}）" for a in table["axes"])
 
 
-def budget_by_axis(kb: KnowledgeBase, years: list[int] | None = None, axis: int | None = None) -> str:
+def budget_by_axis(kb, years: list[int] | None = None, axis: int | None = None) -> str:
     """Budget per axis (rows) and year (columns), the stated totals, the computed sums; with two or
     more years chosen, a computed change from the first to the last."""
     table = budget_table(kb)
@@ -92,8 +87,8 @@ def budget_by_axis(kb: KnowledgeBase, years: list[int] | None = None, axis: int 
             continue
         cells = [_bare(a["values"].get(str(y), a["note"] or "N/A"), unit) for y in years]
         if compare:
-            first, last = a["amounts"].get(str(years[0])), a["amounts"].get(str(years[-1]))
-            cells.append(f"{(last - first) / 1e8:+.1f}" if first is not None and last is not None else "")
+            change = budget_change(kb, a["axis"], years).get("computed") if a["values"] else None
+            cells.append(change["text"] if change else "")
         rows.append([str(a["axis"]), *cells])
     if axis is None:
         stated = [_bare(table["totals"][str(y)], unit) for y in years]
@@ -102,7 +97,7 @@ def budget_by_axis(kb: KnowledgeBase, years: list[int] | None = None, axis: int 
                     for y in years]
         extra_stated = extra_computed = []
         if compare:
-            extra_stated = [f"{(_value(table['totals'][str(years[-1])]) - _value(table['totals'][str(years[0])])):+.1f}"]
+            extra_stated = [budget_change(kb, None, years)["computed"]["text"]]
             extra_computed = [f"{checks[years[-1]]['axes_sum_computed'] - checks[years[0]]['axes_sum_computed']:+.1f}"]
         rows.append(["合計", *stated, *extra_stated])
         rows.append(["加總*", *computed, *extra_computed])
@@ -120,19 +115,14 @@ def budget_by_axis(kb: KnowledgeBase, years: list[int] | None = None, axis: int 
     elif compare:
         parts.append("增減＝末年減首年（計算值）。")
     parts += _budget_notes(table, years) if axis is None else []
-    absent = _absent_axes(kb, table)
+    absent = _absent_axes(table)
     if axis is None or axis in [a["axis"] for a in table["axes"] if not a["values"]]:
         parts += [n for n in absent if axis is None or n.startswith(f"主軸{axis}")]
     parts.append(_source(table["source"]["section"], table["source"]["title"]))
     return "\n".join(parts)
 
 
-def _value(text: str) -> float:
-    m = re.search(r"[\d,]+(?:\.\d+)?", text)
-    return float(m.group(0).replace(",", "")) if m else 0.0
-
-
-def budget_by_year(kb: KnowledgeBase, years: list[int] | None = None) -> str:
+def budget_by_year(kb, years: list[int] | None = None) -> str:
     """One line per year: the stated total, the computed sum of the axes and the largest axis."""
     table = budget_table(kb)
     unit = table["unit"]
@@ -142,7 +132,7 @@ def budget_by_year(kb: KnowledgeBase, years: list[int] | None = None) -> str:
         y = check["year"]
         if y not in years:
             continue
-        funded = [a for a in table["axes"] if str(y) in a["amounts"]]
+        funded = [a for a in table["axes"] if str(y) in a["amounts"]]  # the report's cells, compared
         top = max(funded, key=lambda a: a["amounts"][str(y)]) if funded else None
         rows.append([str(y), _bare(check["stated"], unit),
                      _computed(check["axes_sum_computed"]) + ("⚠" if check["discrepancy"] else ""),
@@ -155,7 +145,7 @@ def budget_by_year(kb: KnowledgeBase, years: list[int] | None = None) -> str:
     return "\n".join(parts)
 
 
-def budget_year(kb: KnowledgeBase, year: int) -> str:
+def budget_year(kb, year: int) -> str:
     """Every axis in one year, with the stated total and the computed sum."""
     table = budget_table(kb)
     unit = table["unit"]
@@ -167,13 +157,13 @@ def budget_year(kb: KnowledgeBase, year: int) -> str:
     rows.append(["各主軸加總*", _computed(check["axes_sum_computed"]) + ("⚠" if check["discrepancy"] else "")])
     parts = [f"<b>{year}年 DIGI+方案投入預算</b>（單位：{unit}）", grid(rows, "<>"), "＊為計算值。"]
     parts += _budget_notes(table, [year])
-    parts += _absent_axes(kb, table)
+    parts += _absent_axes(table)
     parts.append(_source(table["source"]["section"], table["source"]["title"]))
     return "\n".join(parts)
 
 
 # ------------------------------------------------------------------------- indicators
-def _indicator_notes(kb: KnowledgeBase, keys: list[str]) -> list[str]:
+def _indicator_notes(kb, keys: list[str]) -> list[str]:
     """The report's inconsistencies that concern these indicators (by name or a longer alias)."""
     spellings = [s for i in kb.indicators if i.key in keys for s in [i.name, *i.aliases] if len(s) >= 5]
     return [f"ℹ️ {escape(note)}" for note in kb.source_notes if any(s in note for s in spellings)]
@@ -186,7 +176,7 @@ def _cell(row: dict, year: int) -> str:
     return _bare(value, row["unit"]) + (ESTIMATE_MARK if year in row["estimates"] else "")
 
 
-def indicators_table(kb: KnowledgeBase, years: list[int] | None = None) -> str:
+def indicators_table(kb, years: list[int] | None = None) -> str:
     """Every headline indicator over the chosen years: a name line, then the values."""
     table = indicator_table(kb)
     years = years or table["years"]
@@ -214,7 +204,7 @@ def indicators_table(kb: KnowledgeBase, years: list[int] | None = None) -> str:
     return "\n".join(parts)
 
 
-def indicator_detail(kb: KnowledgeBase, key: str, years: list[int] | None = None) -> str:
+def indicator_detail(kb, key: str, years: list[int] | None = None) -> str:
     """One indicator: its values (estimates flagged), unit, group and definition."""
     table = indicator_table(kb)
     row = next(r for r in table["indicators"] if r["key"] == key)
@@ -233,102 +223,32 @@ def indicator_detail(kb: KnowledgeBase, key: str, years: list[int] | None = None
     return "\n".join(parts)
 
 
-# ------------------------------------------------------------------------- arguments
-@dataclass
-class StatsRequest:
-    """What `/stats …`, `/chart …` and `/export …` asked for."""
-
-    kind: str | None = None  # "budget" or "indicators"
-    years: list[int] = field(default_factory=list)
-    axis: int | None = None
-    indicator: str | None = None
-    bad_years: list[int] = field(default_factory=list)
-    unknown: str = ""  # words left that name nothing in the tables
-
-
-_BUDGET_WORDS = ("預算", "經費", "投入", "budget", "budgets")
-_INDICATOR_WORDS = ("總體指標", "指標", "indicators", "indicator")
-_CHINESE_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7}
-_NOISE = re.compile(r"(?:vs\.?|versus|and|[\s,，、;；/|｜:：()（）「」\-–~～到至和與及比較的])+")
-
-
-def parse_request(kb: KnowledgeBase, args: list[str] | str) -> StatsRequest:
-    """Read the arguments of an officials' command: a table, years (or a range), an axis, an indicator."""
-    raw = " ".join(args) if isinstance(args, list) else args
-    text = normalize(raw).text
-    request = StatsRequest()
-
-    def take(pattern: str) -> list[re.Match]:
-        nonlocal text
-        found = list(re.finditer(pattern, text))
-        text = re.sub(pattern, " ", text)
-        return found
-
-    for word in _INDICATOR_WORDS:
-        if word in text:
-            request.kind = "indicators"
-            text = text.replace(word, " ")
-    for word in _BUDGET_WORDS:
-        if word in text:
-            request.kind = request.kind or "budget"
-            text = text.replace(word, " ")
-    for m in take(r"((?:19|20)\d{2})\s*(?:年)?\s*(?:-|–|~|～|到|至)\s*((?:19|20)\d{2})\s*年?"):
-        a, b = sorted((int(m.group(1)), int(m.group(2))))
-        request.years += list(range(a, b + 1))
-    for m in take(r"((?:19|20)\d{2})\s*年?"):
-        request.years.append(int(m.group(1)))
-    for m in take(r"(?:主軸|axis|pillar)\s*([1-9一二三四五六七])"):
-        d = m.group(1)
-        request.axis = _CHINESE_DIGITS.get(d) or int(d)
-    request.years = sorted(set(request.years))
-    request.bad_years = [y for y in request.years if y not in kb.years]
-    request.years = [y for y in request.years if y in kb.years]
-
-    axis_hit = _longest(text, {a.axis: [a.name, a.name_en, *a.aliases] for a in kb.axes.values()})
-    indicator_hit = _longest(text, {i.key: [i.name, i.name_en, *i.aliases] for i in kb.indicators})
-    if indicator_hit is None and request.kind != "budget":
-        indicator_hit = _partial_indicator(kb, text)
-    prefer_indicator = request.kind == "indicators" or (request.kind is None and indicator_hit is not None
-                                                       and (axis_hit is None or len(indicator_hit[1]) > len(axis_hit[1])))
-    if indicator_hit and prefer_indicator and request.axis is None:
-        request.indicator = indicator_hit[0]
-        text = text.replace(indicator_hit[1], " ")
-        request.kind = request.kind or "indicators"
-    elif axis_hit and request.axis is None:
-        request.axis = int(axis_hit[0])
-        text = text.replace(axis_hit[1], " ")
-        request.kind = request.kind or "budget"
-    if request.axis is not None and request.axis not in kb.axes:
-        request.unknown = f"主軸{request.axis}"
-        request.axis = None
-    if request.axis is not None:
-        request.kind = request.kind or "budget"
-    leftover = _NOISE.sub("", text)
-    if leftover:
-        request.unknown = (request.unknown + " " + leftover).strip()
-    return request
+# ------------------------------------------------------------------------- arithmetic
+def budget_total_over_years(kb, axis: int | None, years: list[int]) -> str:
+    """A sum over years (computed, with its parts), e.g. `/stats 預算 主軸1 2017-2020 加總`."""
+    v = budget_sum(kb, axis, years)
+    if v.get("empty_reason"):
+        return f"主軸{axis} 表列 N/A：{escape(v['empty_reason'])}"
+    rows = [["年度", "預算"]] + [[str(p["year"]), _bare(p["text"], v["unit"])] for p in v["parts"]]
+    rows.append(["加總*", v["computed"]["text"]])
+    parts = [f"<b>{escape(v['label'])} {v['years'][0]}–{v['years'][-1]} 預算加總</b>（單位：{v['unit']}）",
+             grid(rows, "<>"), "＊計算值：" + " + ".join(escape(p) for p in v["computed"]["parts"])
+             + f" = {v['computed']['text']}{v['unit']}（報告未列此數）。"]
+    if "axes_computed" in v:
+        parts.append(f"⚠️ 報告表列合計與各主軸加總不一致；若以各主軸相加，{v['years'][0]}–{v['years'][-1]} 為 "
+                     f"{v['axes_computed']['text']}{v['unit']}（計算值）。")
+    parts.append(_source(v["source"]["section"], v["source"]["title"]))
+    return "\n".join(parts)
 
 
-def _longest(text: str, names: dict) -> tuple[object, str] | None:
-    best: tuple[object, str] | None = None
-    for key, spellings in names.items():
-        for spelling in spellings:
-            form = match_form(spelling or "")
-            if len(form) >= 2 and form in text and (best is None or len(form) > len(best[1])):
-                best = (key, form)
-    return best
-
-
-def _partial_indicator(kb: KnowledgeBase, text: str) -> tuple[str, str] | None:
-    """A word that is part of exactly one indicator's name (偏鄉 → Gbps等級服務到偏鄉涵蓋率)."""
-    words = [w for w in _NOISE.split(text) if len(w) >= 2]
-    for word in sorted(words, key=len, reverse=True):
-        keys = {i.key for i in kb.indicators
-                if any(word in match_form(s) for s in [i.name, *i.aliases])}
-        if len(keys) == 1:
-            return keys.pop(), word
-    return None
-
-
-def indicator_names(kb: KnowledgeBase) -> list[tuple[str, str]]:
-    return [(i.key, i.name) for i in kb.indicators]
+def budget_mean(kb, axis: int | None, years: list[int]) -> str:
+    """The report's own statement of the yearly average, and the computed mean of the table's cells."""
+    v = budget_average(kb, axis, years)
+    lines = [f"<b>{escape(v['label'])} 每年平均</b>（單位：{v['unit']}）"]
+    if "stated" in v:
+        lines.append(f"報告原文：「{escape(v['stated']['quote'])}」（{escape(v['stated']['section'])}）")
+    if "computed" in v:
+        lines.append("依預算表計算：(" + " + ".join(escape(p) for p in v["computed"]["parts"])
+                     + f") ÷ {len(v['parts'])} = {v['computed']['text']}{v['unit']}（計算值）")
+    lines.append(_source(v["source"]["section"], v["source"]["title"]))
+    return "\n".join(lines)

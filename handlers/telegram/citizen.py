@@ -5,13 +5,12 @@ from __future__ import annotations
 import html
 import logging
 import re
-import time
 
 from telegram import Message, MessageEntity, Update
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes, filters
 
-from intents.normalize import MAX_CHARS
+from bot.core import MAX_QUESTION_CHARS
 
 from . import common, menu, render
 
@@ -19,7 +18,11 @@ log = logging.getLogger(__name__)
 
 escape = html.escape
 
-ABOUT_REPORT = "《數位國家・創新經濟發展方案（DIGI+方案）2017–2020年推動成果》"
+
+
+def _report(context) -> str:
+    """The report's title as the bot names it (knowledge/curated/report.yaml)."""
+    return f"《{common.core(context).kb.report['title']}》"
 
 
 class AddressedToBot(filters.MessageFilter):
@@ -55,20 +58,11 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, te
     """Ask the core (the current KB, with this chat's context), log it, and send the reply."""
     chat = update.effective_chat
     await common.show_action(context, chat.id)
-    assistant = common.service(context).current  # read per request: a reload swaps it
-    started = time.perf_counter()
-    answer = assistant.ask(text, common.session_for(context, chat.id))
-    latency_ms = (time.perf_counter() - started) * 1000
-    try:
-        common.querylog(context).record(
-            user_id=update.effective_user.id if update.effective_user else None, chat_type=chat.type,
-            question=text, intent=answer.intent, answered=answer.answered, confidence=answer.confidence,
-            latency_ms=latency_ms)
-    except Exception:  # a full disk must not stop the answers
-        log.exception("could not write the query log")
+    answer = common.core(context).answer(text, common.session_for(context, chat.id), channel=chat.type,
+                                         user=update.effective_user.id if update.effective_user else None)
     body = render.answer_html(answer)
-    if len(text) > MAX_CHARS:
-        body += f"\n\n<i>（訊息很長，我只讀了前 {MAX_CHARS:,} 個字。）</i>"
+    if len(text) > MAX_QUESTION_CHARS:
+        body += f"\n\n<i>（訊息很長，我只讀了前 {MAX_QUESTION_CHARS:,} 個字。）</i>"
     await common.send_html(context, chat.id, body, markup=render.answer_keyboard(answer, common.buttons(context)),
                            reply_to=reply_to)
 
@@ -126,9 +120,9 @@ async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Welcome the user, say what the bot can do, offer three example questions."""
     await menu.ensure_role_menu(update, context)
-    examples = common.service(context).current.example_questions(3)
+    examples = common.core(context).assistant.example_questions(3)
     text = ("您好，我是 <b>DIGI+ 小幫手</b> 👋\n"
-            f"我根據{ABOUT_REPORT}報告回答問題：iTaiwan 熱點、MyData、偏鄉寬頻、數位人才、各主軸預算與總體指標等。"
+            f"我根據{escape(_report(context))}報告回答問題：iTaiwan 熱點、MyData、偏鄉寬頻、數位人才、各主軸預算與總體指標等。"
             "數字照報告原文引用，並附上出處。\n\n"
             "直接輸入問題就可以（繁體、簡體或英文皆可），也可以接著追問，例如「那2019年呢？」。"
             + ("\n在群組裡請 @我 或回覆我的訊息。" if common.in_group(update) else "")
@@ -167,14 +161,15 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 async def about(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Say what the report is, the period it covers, and that answers quote it."""
-    kb = common.service(context).kb
+    kb = common.core(context).kb
     counts = kb.counts
     built = kb.meta.get("built_at", "")[:10]
     sha = kb.meta.get("source_sha256", "")[:12]
     years = kb.years
+    about = "；".join(fact["text"] for fact in kb.report["about"])
     text = (
         "<b>關於 DIGI+ 小幫手</b>\n"
-        f"資料來源：行政院{ABOUT_REPORT}報告。DIGI+方案自2016年起推動，全程規劃九年（2017–2025）；"
+        f"資料來源：行政院{escape(_report(context))}報告。{escape(about)}；"
         f"這份報告整理 {years[0]}–{years[-1]} 年的成果：總體指標、投入預算，以及7大主軸的推動成果。\n\n"
         "我只根據這份報告回答：答案裡的數字都照報告原文引用，並標示出處（章節・主責機關），"
         "按「📄 原文」可以看到報告的原句。報告沒有提到的事，我會直接說明，不會猜測。\n\n"
@@ -208,7 +203,7 @@ async def added_to_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if was_in or not is_in:
         return
     await common.send_html(context, change.chat.id,
-                           "大家好，我是 <b>DIGI+ 小幫手</b> 👋 我根據" + ABOUT_REPORT + "報告回答問題。\n"
+                           "大家好，我是 <b>DIGI+ 小幫手</b> 👋 我根據" + escape(_report(context)) + "報告回答問題。\n"
                            f"在群組裡請 @{escape(context.bot.username or '')} 或回覆我的訊息來提問；輸入 /help 看所有功能。")
 
 

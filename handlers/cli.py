@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import Config, ConfigError
+from bot.config import Config, ConfigError
 
 COMMANDS = {
     "build-kb": "build the knowledge base from knowledge/ and print its counts",
@@ -66,10 +66,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _assistant(config: Config):
     """The core on a fresh KB (built first when missing or stale)."""
-    from knowledge.build import BuildError
-
-    from .assistant import Assistant
-    from .service import ensure_kb
+    from bot.assistant import Assistant
+    from bot.service import BuildError, ensure_kb
 
     try:
         ensure_kb(config.data_dir)
@@ -80,7 +78,7 @@ def _assistant(config: Config):
 
 
 def cmd_build_kb(args, config: Config) -> int:
-    from knowledge.build import KNOWLEDGE_DIR, BuildError, build_kb
+    from bot.service import KNOWLEDGE_DIR, BuildError, build_kb
 
     try:
         result = build_kb(config.data_dir, args.knowledge_dir or KNOWLEDGE_DIR)
@@ -134,7 +132,7 @@ def _as_text(answer) -> str:
 
 
 def cmd_eval(args, config: Config) -> int:
-    from .evaluate import evaluate, load_questions
+    from bot.evaluate import evaluate, load_questions
 
     try:
         rows = load_questions(args.file)
@@ -153,6 +151,9 @@ def cmd_eval(args, config: Config) -> int:
         print(f"wrong figure         {report.wrong_figure}/{report.answerable}  = {report.wrong_rate:.1%}  (target ≤ 2%)")
         print(f"out of scope refused {report.refused}/{report.out_of_scope}  = {report.refusal_rate:.1%}  (target ≥ 90%)")
         print(f"greetings recognised {report.greetings_right}/{report.greetings}")
+        if report.conversations:
+            print(f"conversations        {report.conversations_right}/{report.conversations}  = "
+                  f"{report.conversation_rate:.1%}  (last turn; also counted above)")
     if args.failures:
         for f in report.failures:
             print(json.dumps(f, ensure_ascii=False))
@@ -160,7 +161,7 @@ def cmd_eval(args, config: Config) -> int:
 
 
 def cmd_chat(args, config: Config) -> int:
-    from .session import Session
+    from bot.session import Session
 
     assistant = _assistant(config)
     session = Session()
@@ -177,11 +178,9 @@ def cmd_chat(args, config: Config) -> int:
 
 
 def cmd_outline(args, config: Config) -> int:
-    from knowledge.build import read_source, source_path
-    from knowledge.outline import parse_outline
+    from bot.service import report_outline
 
-    text, _ = read_source(source_path())
-    for node in parse_outline(text).nodes:
+    for node in report_outline().nodes:
         print(f"{node.path}\t{node.display_title}\t{'、'.join(node.agencies)}")
         if args.text:
             for sentence in node.sentences:
@@ -194,12 +193,12 @@ def cmd_run(args, config: Config) -> int:
         print("digibot run: set TELEGRAM_BOT_TOKEN to the bot's token (from @BotFather) to run the Telegram bot",
               file=sys.stderr)
         return 2
-    from .telegram_app import run_polling
+    from handlers.telegram.app import run_polling
 
     return run_polling(config)
 
 
 def cmd_serve(args, config: Config) -> int:
-    from .web import serve
+    from handlers.web.server import serve
 
     return serve(config)

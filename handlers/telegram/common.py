@@ -12,9 +12,8 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.config import Config
-from bot.querylog import QueryLog
-from bot.service import KnowledgeService
-from bot.session import Session, SessionStore
+from bot.core import Core
+from bot.session import Session
 
 from .render import ButtonStore, split_html
 
@@ -23,12 +22,8 @@ log = logging.getLogger("handlers")
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
-def service(context: ContextTypes.DEFAULT_TYPE) -> KnowledgeService:
-    return context.bot_data["service"]
-
-
-def querylog(context: ContextTypes.DEFAULT_TYPE) -> QueryLog:
-    return context.bot_data["querylog"]
+def core(context: ContextTypes.DEFAULT_TYPE) -> Core:
+    return context.bot_data["core"]
 
 
 def config(context: ContextTypes.DEFAULT_TYPE) -> Config:
@@ -41,15 +36,14 @@ def buttons(context: ContextTypes.DEFAULT_TYPE) -> ButtonStore:
 
 def session_for(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> Session:
     """The conversation context of one chat (expires after SESSION_TTL_SECONDS of silence)."""
-    store: SessionStore = context.bot_data["sessions"]
-    return store.get(f"telegram:{chat_id}")
+    return core(context).session(f"telegram:{chat_id}")
 
 
 def who(context: ContextTypes.DEFAULT_TYPE, update: object) -> str:
     """The salted hash of the user behind an update, for logs (never the raw id)."""
     user = update.effective_user if isinstance(update, Update) else None
     try:
-        return querylog(context).user_hash(user.id if user else None)
+        return core(context).querylog.user_hash(user.id if user else None)
     except Exception:  # the log must never fail because of this
         return "unknown"
 

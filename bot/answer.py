@@ -28,10 +28,11 @@ class Answer:
     figures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     lang: str = "zh"
+    computed: list = field(default_factory=list)  # figures the bot computed (grounding.Computed), with their parts
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["confidence"] = round(self.confidence, 3)
-        for key in ("figures", "notes", "lang"):
+        for key in ("figures", "notes", "lang", "computed"):
             data.pop(key)
         return data

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from knowledge.search import Hit
-from knowledge.stats import StatResult
+from knowledge.search import PassageMatch
+from knowledge.stats import StatResult, budget_header, budget_row_text, indicator_header, total_row_text
 from knowledge.store import FaqEntry, KnowledgeBase, Node, Sentence
 
 from .answer import MAX_ANSWER_CHARS, Source
@@ -51,7 +51,7 @@ def finish(text: str) -> str:
     return text
 
 
-def fact_body(kb: KnowledgeBase, hit: Hit, match: callable, concepts: list, years: list[int],
+def fact_body(kb: KnowledgeBase, hit: PassageMatch, match: callable, concepts: list, years: list[int],
               ask_kinds: set[str], unit: str | None) -> tuple[str, list[Source]]:
     """The answering sentence, cut to its relevant clauses when long, and its source."""
     sentence = hit.sentence
@@ -202,8 +202,6 @@ def faq_body(kb: KnowledgeBase, entry: FaqEntry) -> tuple[str, list[Source]]:
 
 
 def _table_quote(kb: KnowledgeBase, node: Node, answer: str) -> str:
-    from knowledge.stats import budget_header, budget_row_text, indicator_header, total_row_text
-
     stated = {n for n in numbers(answer) if "." in n or len(n) >= 2}
     if node.path == kb.layout.budget_table:
         rows = [budget_row_text(kb, a) for a in kb.budget] + [total_row_text(kb)]
@@ -212,6 +210,9 @@ def _table_quote(kb: KnowledgeBase, node: Node, answer: str) -> str:
     rows = [i.printed for i in kb.indicators]
     picked = [r for r in rows if stated & set(numbers(r))]
     return indicator_header(kb) + "｜" + "｜".join(picked or rows)
+
+
+_ORDINAL_EN = {2: "second", 3: "third", 4: "fourth", 5: "fifth"}
 
 
 def stat_body(kb: KnowledgeBase, result: StatResult, english: bool) -> tuple[str, list[Source]]:
@@ -229,10 +230,12 @@ def stat_body(kb: KnowledgeBase, result: StatResult, english: bool) -> tuple[str
         parts = []
         for c in result.cells:
             if english:
-                word = "largest" if result.superlative == "max" else "smallest"
+                word = ("largest" if result.superlative == "max" else "smallest") if result.rank == 1 else \
+                    f"{_ORDINAL_EN.get(result.rank, result.rank)}-{'largest' if result.superlative == 'max' else 'smallest'}"
                 parts.append(f"{c.year}: {c.label_en} ({c.label}) had the {word} budget, {c.text}")
             else:
-                word = "最多" if result.superlative == "max" else "最少"
+                word = ("最多" if result.superlative == "max" else "最少") if result.rank == 1 else \
+                    f"第{'一二三四五'[result.rank - 1] if result.rank <= 5 else result.rank}{'多' if result.superlative == 'max' else '少'}"
                 parts.append(f"{c.year}年預算{word}的是{c.label}，{c.text}")
         return _fit(("; ".join(parts) + ".") if english else "；".join(parts) + "。"), [source]
     first = result.cells[0]
@@ -252,3 +255,138 @@ def stat_body(kb: KnowledgeBase, result: StatResult, english: bool) -> tuple[str
         text += (" Note: the report's own figures are inconsistent here; see the source." if english else
                  "（註：報告中此處數字前後不一致，詳見來源。）")
     return _fit(text), [source]
+
+
+# ------------------------------------------------------------------------ table arithmetic
+def view_body(kb: KnowledgeBase, view: dict, english: bool) -> tuple[str, list[Source]]:
+    """A year's per-axis breakdown, or a sum, change or mean over years: the report's printed cells,
+    the computed figure labelled as computed with its parts, and the report's own statement when it
+    makes one."""
+    section = view["source"]["section"]
+    title = view["source"]["title"]
+    kind = view["kind"]
+    if kind == "breakdown":
+        cells = [r for r in view["rows"] if r["text"]]
+        quote = budget_header(kb) + "｜" + "｜".join(
+            budget_row_text(kb, r["axis"]) for r in cells) + "｜" + total_row_text(kb)
+        if english:
+            parts = "; ".join(f"Axis {r['axis']} {r['text']}" for r in cells)
+            text = (f"DIGI+ technology budget by axis, {view['year']} (億元 = NT$100 million): {parts}. "
+                    f"Stated total {view['stated_total']['text']}")
+        else:
+            parts = "、".join(f"主軸{r['axis']} {r['text']}" for r in cells)
+            text = f"{view['year']}年各主軸預算：{parts}；表列合計{view['stated_total']['text']}"
+        absent = [r for r in view["rows"] if not r["text"]]
+        if absent:
+            text += "; " if english else "；"
+            text += ", ".join(f"axis {r['axis']} N/A" for r in absent) if english else \
+                "、".join(f"主軸{r['axis']}列為N/A" for r in absent)
+        if view["discrepancy"]:
+            text += (f". The axes add up to {view['computed_sum']['text']}億元 (computed), not the stated total: "
+                     "the report's own figures differ." if english else
+                     f"（各主軸相加為{view['computed_sum']['text']}億元，計算值，與表列合計不一致，報告原文如此）")
+        return _fit(finish(text)), [Source(section, title, "", quote)]
+    parts = view["parts"]
+    label = view["label_en"] if english else view["label"]
+    if view.get("indicator"):
+        return _indicator_change(kb, view, english)
+    rows = [budget_row_text(kb, view["axis"])] if view.get("axis") else [total_row_text(kb)]
+    if "axes_computed" in view:  # its parts are every axis's cells
+        rows += [budget_row_text(kb, a) for a in sorted(kb.budget)]
+    quote = budget_header(kb) + "｜" + "｜".join(rows)
+    span = f"{parts[0]['year']}–{parts[-1]['year']}" if parts else ""
+    listed = " + ".join(p["text"] for p in parts)
+    computed = view.get("computed")
+    if kind == "sum":
+        text = (f"{label}, {span} added up: {listed} = {computed['text']}億元 (computed; the report prints no such total)"
+                if english else f"{label}{span}預算加總：{listed} = {computed['text']}億元（計算值，報告未列此數）")
+        if "axes_computed" in view:
+            text += (f". Adding the axes instead gives {view['axes_computed']['text']}億元 (computed): the report's "
+                     "stated totals and its axes differ" if english else
+                     f"；若以各主軸相加則為{view['axes_computed']['text']}億元（計算值），報告的表列合計與各主軸加總不一致")
+    elif kind == "change":
+        text = (f"{label}: {parts[0]['text']} in {parts[0]['year']}, {parts[-1]['text']} in {parts[-1]['year']}; "
+                f"change {computed['text']}億元 (computed)" if english else
+                f"{label}：{parts[0]['year']}年{parts[0]['text']}，{parts[-1]['year']}年{parts[-1]['text']}，"
+                f"增減{computed['text']}億元（計算值）")
+    else:  # average
+        stated = view.get("stated")
+        if stated:
+            quote += "｜" + stated["quote"]
+            text = (f"The report: 「{stated['quote'].rstrip('。')}」. From the table, the mean of {_count(len(parts), True)} "
+                    f"years ({listed}) is {computed['text']}億元 a year (computed)" if english else
+                    f"報告原文：「{stated['quote'].rstrip('。')}」；依預算表計算，{_count(len(parts), False)}年（{listed}）"
+                    f"平均為{computed['text']}億元（計算值）")
+        else:
+            text = (f"{label}, {span}: the mean of {_count(len(parts), True)} years ({listed}) is {computed['text']}億元 "
+                    "a year (computed)" if english else
+                    f"{label}{span}{_count(len(parts), False)}年（{listed}）平均為{computed['text']}億元（計算值）")
+    sources = [Source(section, title, "", quote)]
+    if kind == "average" and view.get("stated"):
+        node = kb.nodes_by_path[view["stated"]["section"]]
+        sources.append(node_source(kb, node, view["stated"]["quote"]))
+    return _fit(finish(text)), sources
+
+
+def _count(n: int, english: bool) -> str:
+    """A small count in words (a count of years is not a figure of the report's)."""
+    words = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten") if english \
+        else "零一兩三四五六七八九十"
+    return words[n] if n < len(words) else ("many" if english else "多")
+
+
+def _indicator_change(kb: KnowledgeBase, view: dict, english: bool) -> tuple[str, list[Source]]:
+    indicator = kb.indicator(view["indicator"])
+    first, last = view["parts"]
+    computed = view["computed"]
+    flag = (lambda c: " (estimate)" if c["year"] in view["estimates"] else "") if english else \
+        (lambda c: "（預估值）" if c["year"] in view["estimates"] else "")
+    if english:
+        text = (f"{indicator.name_en} ({indicator.name}): {first['text']}{flag(first)} in {first['year']}, "
+                f"{last['text']}{flag(last)} in {last['year']}; change {computed['text']} {view['unit_en']} (computed)")
+    else:
+        text = (f"{indicator.name}：{first['year']}年{first['text']}{flag(first)}，{last['year']}年{last['text']}{flag(last)}，"
+                f"增減{computed['text']}{view['unit']}（計算值）")
+    quote = indicator_header(kb) + "｜" + indicator.printed
+    return _fit(finish(text)), [Source(view["source"]["section"], view["source"]["title"], "", quote)]
+
+
+# ------------------------------------------------------------------------ definitions, agencies
+def definition_body(kb: KnowledgeBase, key: str, english: bool) -> tuple[str, list[Source]]:
+    """"1Gbps涵蓋率是拿什麼當分母": the table's footnote that defines the indicator."""
+    indicator = kb.indicator(key)
+    note = kb.nodes_by_path[indicator.definition_path]
+    definition = kb.node_sentences(note.id)[0].text
+    if english:
+        body = f"The report's table note defines {indicator.name_en} ({indicator.name}) as: {definition}"
+    else:
+        body = f"{indicator.name}的定義（總體指標表註）：{definition}"
+    table = kb.nodes_by_path[kb.layout.indicator_table]
+    return _fit(body), [node_source(kb, note, definition),
+                        Source(section=table.path, title=table.display_title, agency="", quote=indicator.printed)]
+
+
+def agency_body(kb: KnowledgeBase, axis: int, english: bool) -> tuple[str, list[Source]]:
+    """"主軸4的主責機關是誰": the lead agency, in the report's words."""
+    a = kb.axes[axis]
+    node = kb.nodes_by_path[a.path]
+    if english:
+        body = f"The lead agency of Axis {a.axis} “{a.name_en}” ({a.name}) is {a.lead_agency}."
+    else:
+        body = f"主軸{a.axis}「{a.name}」的主責機關是{a.lead_agency}。"
+    return body, [Source(section=node.path, title=f"主軸{a.axis} {a.name}", agency=a.lead_agency, quote=a.agency_quote)]
+
+
+# ------------------------------------------------------------------------ English
+# Written in words: a gloss is not a figure of the report's, and the grounding check reads every digit.
+UNIT_GLOSSES = (("兆", "兆 = trillion"), ("億", "億 = hundred million"), ("萬", "萬 = ten thousand"), ("元", "元 = NT$"))
+
+
+def in_english(body: str) -> str:
+    """An English reply that quotes the report: English framing, the report's words as printed, and its
+    Chinese units glossed (a conversion would be a figure the report does not state)."""
+    glosses = [g for unit, g in UNIT_GLOSSES if re.search(rf"\d\s*{unit}", body) or (unit == "元" and "億元" in body)]
+    text = f"From the report: {body}"
+    if glosses:
+        text += f" ({'; '.join(glosses)})"
+    return _fit(text)

@@ -51,14 +51,14 @@ class Computed:
             return False
         result = {"sum": sum(values), "difference": values[-1] - values[0], "mean": sum(values) / len(values)}[self.op]
         decimals = len(self.text.split(".")[1]) if "." in self.text else 0
-        return abs(round_half_up(result, decimals) - float(self.text.replace(",", "").lstrip("+"))) < 1e-9
+        return abs(round_half_up(result, decimals) - float(self.text.replace(",", ""))) < 1e-9
 
 
 def ungrounded_numbers(answer: str, quotes: list[str], computed: list[Computed] = ()) -> list[str]:
     """Numbers in `answer` that are in none of `quotes` as whole numbers, and not a declared computed
     figure whose parts are all quoted and whose arithmetic holds."""
     quoted = set(numbers("\n".join(quotes)))
-    declared = {c.text.replace(",", "").lstrip("+") for c in computed
+    declared = {c.text.replace(",", "").lstrip("+-") for c in computed
                 if c.holds() and all(p.replace(",", "") in quoted for p in c.parts)}
     missing: list[str] = []
     for number in numbers(answer):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -20,8 +21,10 @@ from knowledge.build import KB_FILENAME, KNOWLEDGE_DIR, BuildError, build_kb, in
 from knowledge.outline import Outline, parse_outline
 from knowledge.store import KBError, load_kb
 
+from . import training
 from .assistant import Assistant
 from .evaluate import EvalReport, evaluate, load_questions
+from .ranker import ModelError, Ranker, load_committed
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +70,72 @@ def kb_is_stale(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR) -> bool:
 
 
 def ensure_kb(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR) -> bool:
-    """Build the KB when it is missing or older than knowledge/; True when it built."""
-    if not kb_is_stale(data_dir, knowledge_dir):
-        return False
-    result = build_kb(data_dir, knowledge_dir)
-    log.info("built knowledge base %s in %.2fs: %s", result.path, result.seconds, result.counts)
-    return True
+    """Build the KB when it is missing or older than knowledge/, and give it a ranker trained on the
+    current labelled sets; True when it built."""
+    built = kb_is_stale(data_dir, knowledge_dir)
+    if built:
+        log.info("building the knowledge base in %s …", data_dir)
+        result = build_kb(data_dir, knowledge_dir)
+        log.info("built knowledge base %s in %.2fs: %s", result.path, result.seconds, result.counts)
+    ensure_ranker(data_dir, knowledge_dir)
+    return built
+
+
+def labelled_rows(knowledge_dir: Path = KNOWLEDGE_DIR) -> list[dict]:
+    """Every labelled question set (one file per author): what the ranker learns from and reload is gated on."""
+    folder = knowledge_dir / "curated" / "questions"
+    return load_questions(folder) if folder.is_dir() and any(folder.glob("*.jsonl")) else []
+
+
+def ensure_ranker(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR, *, rows: list[dict] | None = None) -> Ranker:
+    """The KB's ranker, trained again when the labelled sets, the KB's inputs or the feature code changed
+    (the committed knowledge/learned/ranker.json is reused when it was trained on exactly these)."""
+    path = data_dir / KB_FILENAME
+    kb = load_kb(path)
+    rows = labelled_rows(knowledge_dir) if rows is None else rows
+    wanted = training.fingerprint(rows, kb.meta.get("fingerprint", ""))
+    stored = _ranker_of(kb.meta.get("ranker", ""))
+    if stored is not None and stored.fingerprint == wanted:
+        return stored
+    committed = load_committed()
+    if committed is not None and committed.fingerprint == wanted:
+        model = committed
+    elif not rows:
+        if committed is None:
+            raise BuildError("no labelled questions to train the ranker on, and no committed ranker")
+        model = committed
+    else:
+        log.info("training the ranker on %d labelled questions …", len(rows))
+        model = training.train(Assistant(kb, ranker=committed), rows, wanted, context_ranker=committed)
+        log.info("trained the ranker in %.1fs: %s", model.trained.get("seconds", 0), model.thresholds)
+    store_ranker(path, model)
+    return model
+
+
+def retrain(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR) -> Ranker:
+    """Train the ranker afresh on the labelled sets (even when a stored one fits) and store it in the KB."""
+    path = data_dir / KB_FILENAME
+    kb = load_kb(path)
+    rows = labelled_rows(knowledge_dir)
+    if not rows:
+        raise BuildError(f"{knowledge_dir / 'curated' / 'questions'}: no labelled questions to train on")
+    committed = load_committed()
+    model = training.train(Assistant(kb, ranker=committed), rows, training.fingerprint(rows, kb.meta["fingerprint"]),
+                           context_ranker=committed)
+    store_ranker(path, model)
+    return model
+
+
+def store_ranker(path: Path, model: Ranker) -> None:
+    with sqlite3.connect(path) as con:
+        con.execute("insert or replace into meta (key, value) values ('ranker', ?)", (model.to_json(),))
+
+
+def _ranker_of(text: str) -> Ranker | None:
+    try:
+        return Ranker.from_json(text) if text else None
+    except ModelError:
+        return None
 
 
 class KnowledgeService:
@@ -102,6 +165,7 @@ class KnowledgeService:
         try:
             try:
                 built = build_kb(staging, self.knowledge_dir)
+                ensure_ranker(staging, self.knowledge_dir)  # retrained when the labelled sets changed
                 candidate = Assistant.load(staging)
             except (BuildError, KBError) as exc:
                 return ReloadResult(ReloadStatus.BUILD_FAILED, f"build failed, the current knowledge base keeps serving: {exc}",

@@ -1,4 +1,9 @@
-"""Conversation context: what the last question was about, for follow-ups ("那2019年呢?")."""
+"""Conversation context: what the last answered question was about, for follow-ups ("那2019年呢?").
+
+Plain values only (a session may be kept outside the process): the last question's resolved text,
+its years, what it asked, the report node its answer came from and, for a table answer, the table
+request (table, axis, indicator, view).
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,17 @@ SESSION_TTL_SECONDS = 30 * 60  # a follow-up half an hour later is a new convers
 
 @dataclass
 class Session:
-    intent: str | None = None
-    text: str = ""  # normalised text of the last answered question
-    years: list[int] = field(default_factory=list)
-    axis: int | None = None
-    indicator: str | None = None
-    budget: bool = False
-    total: bool = False
+    intent: str | None = None  # of the last answered question: fact, faq or stat
+    text: str = ""  # normalised text of the last answered question, with the context it was read in
+    years: list[int] = field(default_factory=list)  # the years it asked about (or its answer gave)
     ask: str | None = None
     node_id: int | None = None
+    table: str | None = None  # a table answer: "budget" or "indicators"
+    axis: int | None = None
+    indicator: str | None = None
+    total: bool = False  # the budget's stated totals
+    superlative: str | None = None  # "which axis got the most": asked again for another year
+    view: str | None = None  # table arithmetic: breakdown, sum, change, average
     updated: float = 0.0
 
     def expired(self, now: float | None = None) -> bool:

@@ -26,9 +26,10 @@ def amount(text: str) -> float | None:
     return float(m.group(1).replace(",", "")) if m else None
 
 
-def number_text(value: float) -> str:
-    """A computed figure as the bot writes it: one decimal, no trailing ".0" for whole numbers."""
-    return f"{value:,.1f}".removesuffix(".0")
+def number_text(value: float, decimals: int = 1) -> str:
+    """A computed figure as the bot writes it: `decimals` places, no trailing zeros."""
+    text = f"{value:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _source(kb: KnowledgeBase, path: str) -> dict:
@@ -120,8 +121,9 @@ def budget_sum(kb: KnowledgeBase, axis: int | None, years: list[int]) -> dict:
     if axis is None:
         axes_total = round_half_up(sum(kb.budget_totals[y].axes_sum for y in out["years"]))
         if any(kb.budget_totals[y].discrepancy for y in out["years"]) and axes_total != total:
+            cells = [c for a in sorted(kb.budget) for c in _axis_cells(kb, a, out["years"])]
             out["axes_computed"] = {"value": axes_total, "text": number_text(axes_total), "op": "sum",
-                                    "parts": [number_text(kb.budget_totals[y].axes_sum) for y in out["years"]]}
+                                    "parts": [c["text"] for c in cells]}
     if axis is not None and not cells:
         out["empty_reason"] = kb.budget_notes.get(axis, {}).get("text", "")
     return out
@@ -144,11 +146,11 @@ def budget_average(kb: KnowledgeBase, axis: int | None, years: list[int]) -> dic
     """The report's own statement of the yearly average (when it makes one) and the computed mean."""
     years = years or kb.years
     cells = _axis_cells(kb, axis, years)
-    mean = round_half_up(sum(c["value"] for c in cells) / len(cells)) if cells else None
+    mean = round_half_up(sum(c["value"] for c in cells) / len(cells), 2) if cells else None
     out = {"kind": "average", **_label(kb, axis), "years": [c["year"] for c in cells], "unit": "億元", "parts": cells,
            "source": _source(kb, kb.layout.budget_table)}
     if mean is not None:
-        out["computed"] = {"value": mean, "text": number_text(mean), "parts": [c["text"] for c in cells], "op": "mean"}
+        out["computed"] = {"value": mean, "text": number_text(mean, 2), "parts": [c["text"] for c in cells], "op": "mean"}
     part = kb.nodes_by_path[kb.layout.budget_table].parent_id
     stated = [s.text for s in kb.node_sentences(part) if "平均" in s.text] if axis is None else []
     if stated:
@@ -157,13 +159,36 @@ def budget_average(kb: KnowledgeBase, axis: int | None, years: list[int]) -> dic
 
 
 def computed_figures(view: dict) -> list[Computed]:
-    """The computed figures of a view, for the grounding check."""
+    """The computed figures of a view, for the grounding check: each with its parts as bare numbers."""
     found = [view[k] for k in ("computed", "computed_sum", "axes_computed") if k in view]
-    return [Computed(c["text"], tuple(c["parts"]), c["op"]) for c in found]
+    return [Computed(c["text"], tuple(re.match(r"\s*([\d,]+(?:\.\d+)?)", p).group(1) for p in c["parts"]), c["op"])
+            for c in found]
+
+
+def indicator_change(kb: KnowledgeBase, key: str, years: list[int]) -> dict:
+    """An indicator's change from the first to the last of `years` (percentage points for a rate,
+    places for a rank): a computed figure with its two printed parts."""
+    indicator = kb.indicator(key)
+    years = sorted(years) if len(years) >= 2 else sorted(indicator.cells)
+    cells = [{"year": y, "text": indicator.cells[y].text, "value": amount(indicator.cells[y].text)}
+             for y in (years[0], years[-1]) if y in indicator.cells]
+    unit = {"%": "個百分點", "名": "名"}.get(indicator.unit, indicator.unit)
+    out = {"kind": "change", "indicator": key, "axis": None, "label": indicator.name, "label_en": indicator.name_en,
+           "unit": unit, "unit_en": {"%": "percentage points", "名": "places"}.get(indicator.unit, indicator.unit_en),
+           "parts": cells, "estimates": [c["year"] for c in cells if indicator.cells[c["year"]].estimate],
+           "source": _source(kb, kb.layout.indicator_table)}
+    if len(cells) == 2:
+        change = round_half_up(cells[1]["value"] - cells[0]["value"])
+        out["computed"] = {"value": change, "text": ("+" if change > 0 else "") + number_text(change),
+                           "parts": [c["text"] for c in cells], "op": "difference"}
+    return out
 
 
 def view(kb: KnowledgeBase, request: StatsRequest) -> dict | None:
-    """The arithmetic a budget request asks for (breakdown, sum, change, average); None for plain look-ups."""
+    """The arithmetic a request asks for (a year's breakdown, a sum, change or average over years);
+    None for plain look-ups."""
+    if request.table == "indicators" and request.indicator and request.view == "change":
+        return indicator_change(kb, request.indicator, request.years)
     if request.table != "budget":
         return None
     if request.view == "breakdown" and len(request.years) == 1:

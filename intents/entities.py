@@ -56,19 +56,31 @@ ASK_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
                             r"how long(?! (?:is|are|was|were) (?:the|a|an|its|their)\b)|minutes?\b|hours?\b|seconds?\b|days\b")),
     ("speed", re.compile(r"網速|速度|頻寬|速率|mbps|gbps|bandwidth|speed")),
     # "how long is the cable" asks a length (any amount), "how long does it take" a duration.
-    ("count", re.compile(r"多少|幾|多大|多高|多長|how many|number of|how much|how big|how large|how long|how far")),
+    ("count", re.compile(r"多少|幾|多大|多高|多長|how many|number of|how much|how big|how large|how long|how far|"
+                         # a bare noun phrase asking a count ("iTaiwan熱點數", "就業金卡張數", "智慧停車格數量")
+                         r"數量|數目|總數|(?<=[\u4e00-\u9fff])數\s*[?？]?$|"
+                         # a trend ("偏鄉網路有變快嗎"): the figures that show it
+                         r"有(?:沒有)?(?:變|進步|提升|成長|增加|改善|提高|擴大)|進步了?嗎|\bimprov|\b(?:grow|grew|increase)")),
 ]
 
 # Measure words a count question may name ("幾處", "多少家") — the answer should carry the same.
-_UNIT_ASKED = re.compile(r"(?:幾|多少)\s*(人次|人|個(?!\s*(?:小時|鐘頭|月|星期|禮拜|hour|minute|day|month))|處|項|家|所|件|場|部|座|張|筆|則|案|次|門|校|篇|組|式|集|點|站|條|位|名|間|台|款|種|屆|國|隊|池|倍|兆|億|萬)")
+_UNIT_ASKED = re.compile(r"(?:幾|多少)\s*(人次|人|個(?!\s*(?:小時|鐘頭|月|星期|禮拜|hour|minute|day|month))|處|項|家|所|件|場|部|座|張|筆|則|案|次|門|校|篇|組|式|集|點|站|條|位|名|間|台|款|種|屆|國|隊|池|倍|兆|億|萬)|"
+                         r"(人次|人|處|項|家|所|件|場|座|張|筆|案|次|校|篇|組|位|名|間|款|種)數")
 
-BUDGET_WORDS = re.compile(r"預算|經費|科技預算|投入.{0,6}(?:錢|多少)|編列|編了|花了|花多少|撥款|"
+BUDGET_WORDS = re.compile(r"預算|經費|科技預算|投入.{0,6}(?:錢|多少)|(?:的|多少)錢|編列|編了|花了|花多少|撥款|"
                           r"(?:拿|得|分|獲得|分配|分到).{0,4}(?:多少錢|多少預算|多少經費|多少億)|編.{0,2}多少|"
-                          r"budget|funding|spend|spent|allocat")
+                          r"budget|funding|spend|spent|allocat|money")
 TOTAL_WORDS = re.compile(r"總共|合計|總計|全部|總額|加總|總預算|整體|總投入|一共|total|overall|altogether|in all|sum")
 COMPARE_WORDS = re.compile(r"比較|相比|對比|比起|vs\.?|versus|compare|差多少|差距|增加了?多少|成長了?多少|變化|趨勢|difference|change|trend")
-MAX_WORDS = re.compile(r"最多|最高|最大|最少|最低|最小|most|highest|largest|biggest|least|lowest|smallest")
-FOLLOW_UP = re.compile(r"^(?:那|那麼|那如果|還有|再問|and|what about|how about)|(?:呢|咧|的呢)[?？。!！]*$|^(?:and|what about|how about)\b")
+MAX_WORDS = re.compile(r"最多|最高|最大|最少|最低|最小|most|highest|largest|biggest|least|lowest|smallest|"
+                       r"第\s*[二三四五2-5]\s*(?:高|多|大|低|少|小)")
+# "第二高", "second largest": which place of the ranking is asked for.
+RANK_ASKED = re.compile(r"第\s*([二三四五2-5])\s*(?:高|多|大|低|少|小)|\b(second|third|fourth|fifth)\b")
+_ORDINAL = {"二": 2, "三": 3, "四": 4, "五": 5, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
+FOLLOW_UP = re.compile(r"^(?:那|那麼|那如果|還有|再問|and|what about|how about)|(?:呢|咧|的呢)[?？。!！]*$|^(?:and|what about|how about)\b|"
+                       # pronouns and "this/that X" point back at what was just asked about
+                       r"^它|它[的們是在有]|該(?:計畫|主軸|方案|項目|平臺|平台)|這個(?:計畫|主軸|方案|項目)|這項|"
+                       r"\b(?:its|it|that (?:axis|one|program|programme|plan|project|platform)|this (?:axis|one|program))\b")
 LATEST = re.compile(r"現在|目前|最新|如今|現今|至今|now|current|latest|today")
 ADVICE = re.compile(r"(?:你|您|可以|請|有什麼|有沒有).{0,4}推薦|推薦.{0,6}(?:哪|什麼|一下|給我)|哪一?[家間個].{0,10}"
                     r"(?:好|便宜|推薦|划算|比較好|值得)|最便宜|划算|值得買|值不值得|該買|要買|怎麼選|如何選擇|建議我|幫我選|"
@@ -99,6 +111,7 @@ class Entities:
     total: bool = False
     compare: bool = False
     superlative: str | None = None  # "max" or "min"
+    superlative_rank: int = 1  # "第二高": 2
     follow_up: bool = False
     advice: bool = False
     future: bool = False  # 明天, 明年: after the report
@@ -179,6 +192,8 @@ class EntityExtractor:
                                         if a and a.isascii() and " " in a), key=lambda x: -len(x[0]))
         self._fuzzy_aliases = [(a, key) for a, key in self._indicator_of.items() if len(a) >= 6 and not a.isascii()]
         self._agency_of = {n.lower(): c for n, c in agency_names.items() if n}
+        self._axis_pairs = _pair_owners(self._axis_of)
+        self._indicator_pairs = _pair_owners(self._indicator_of)
         self._agency_terms = TermMatcher(self._agency_of)
 
     def axis_spellings(self, axis: int) -> list[str]:
@@ -189,12 +204,28 @@ class EntityExtractor:
         return [a for a, n in self._axis_of.items() if n == axis] + forms
 
     def axis(self, text: str) -> int | None:
+        return self._axis(text)[0]
+
+    def _axis(self, text: str) -> tuple[int | None, str]:
+        """The axis a text names and the words naming it ("" for 主軸3, 第三主軸, axis 3)."""
         m = _AXIS_NUMBER.search(text)
         if m:
             token = next(g for g in m.groups() if g)
-            return int(token) if token.isdigit() else _CN_DIGIT[token]
+            return (int(token) if token.isdigit() else _CN_DIGIT[token]), ""
         found = [m.group(0) for m in self._axis_re.finditer(text)] if self._axis_re else []
-        return self._axis_of[max(found, key=len)] if found else None
+        if found:
+            name = max(found, key=len)
+            return self._axis_of[name], name
+        if _AXIS_WORD.search(text):
+            # "培養人才那條主軸": words only one axis's names have point at it.
+            return _unique_by_bigrams(text, self._axis_pairs), ""
+        return None, ""
+
+    def _indicator_spelling(self, text: str) -> str:
+        """The indicator name or alias a text spells out, if any."""
+        compact = text.replace(" ", "")
+        found = [m.group(0) for m in self._indicator_re.finditer(compact)] if self._indicator_re else []
+        return max(found, key=len) if found else ""
 
     def indicator(self, text: str) -> str | None:
         compact = text.replace(" ", "")
@@ -218,7 +249,10 @@ class EntityExtractor:
             score = fuzz.partial_ratio(alias, loose)
             if score >= 86 and (best is None or score > best[1]):
                 best = (key, score)
-        return best[0] if best else None
+        if best:
+            return best[0]
+        # "偏鄉網路…涵蓋率": a word only one indicator's names have, with a word that asks for an indicator.
+        return _unique_by_bigrams(_INDICATOR_HINT.sub(" ", compact), self._indicator_pairs)
 
     def extract_places(self, text: str) -> list[str]:
         """The places a text names, by their canonical name, each once."""
@@ -237,6 +271,17 @@ class EntityExtractor:
     def place(self, name: str) -> Place:
         return next(p for p in self.places if p.name == name)
 
+    def indicator_names(self) -> dict[str, list[str]]:
+        """Every spelling of each indicator, by key."""
+        names: dict[str, list[str]] = {}
+        for alias, key in self._indicator_of.items():
+            names.setdefault(key, []).append(alias)
+        return names
+
+    def indicator_by_words(self, text: str) -> str | None:
+        """The one indicator whose names hold a two-character word of `text` no other's do ("偏鄉")."""
+        return _unique_by_bigrams(text.replace(" ", ""), self._indicator_pairs)
+
     def agencies(self, text: str) -> list[str]:
         out: list[str] = []
         for _, _, name in self._agency_terms.find(text):
@@ -250,12 +295,14 @@ class EntityExtractor:
         this_year = self.this_year()
         ent.years, ent.year_range = extract_years(text, this_year)
         ent.relative_years = relative_years(text, this_year)
-        ent.axis = self.axis(text)
+        ent.axis, axis_words = self._axis(text)
         ent.indicator = self.indicator(text)
+        if ent.axis is not None and axis_words and axis_words in self._indicator_spelling(text):
+            ent.axis = None  # "數位經濟規模" names the indicator; 數位經濟 inside it is not axis 2
         ent.agencies = self.agencies(text)
         ent.places = self.extract_places(text)
         unit = _UNIT_ASKED.search(text)
-        ent.unit = unit.group(1) if unit else None
+        ent.unit = (unit.group(1) or unit.group(2)) if unit else None
         for kind, pattern in ASK_PATTERNS:
             if kind not in ("agency", "date", "rank", "multiple") and ent.unit and ent.unit not in ("兆", "億", "萬"):
                 # "幾家", "多少人次": a count with its measure word, whatever else is mentioned.
@@ -269,13 +316,38 @@ class EntityExtractor:
         ent.compare = bool(COMPARE_WORDS.search(text)) or len(ent.years) >= 2
         sup = MAX_WORDS.search(text)
         if sup:
-            ent.superlative = "min" if sup.group(0) in ("最少", "最低", "最小", "least", "lowest", "smallest") else "max"
+            word = sup.group(0)
+            ent.superlative = "min" if word[-1] in "少低小" or word in ("least", "lowest", "smallest") else "max"
+            rank = RANK_ASKED.search(text)
+            if rank:
+                token = rank.group(1) or rank.group(2)
+                ent.superlative_rank = int(token) if token.isdigit() else _ORDINAL[token]
         ent.follow_up = bool(FOLLOW_UP.search(text.strip()))
         ent.advice = bool(ADVICE.search(text))
         ent.future = bool(FUTURE.search(text))
         ent.procedure = bool(PROCEDURE.search(text))
         ent.latest = bool(LATEST.search(text)) and not ent.years
         return ent
+
+
+_AXIS_WORD = re.compile(r"主軸|axis|pillar")
+_CJK_PAIR = re.compile(r"(?=([\u4e00-\u9fff]{2}))")
+
+
+def _pair_owners(names: dict[str, object]) -> dict[str, object]:
+    """Each two-character word that only one entity's names hold, with that entity."""
+    owners: dict[str, set] = {}
+    for name, key in names.items():
+        for m in _CJK_PAIR.finditer(name):
+            owners.setdefault(m.group(1), set()).add(key)
+    return {pair: next(iter(keys)) for pair, keys in owners.items() if len(keys) == 1}
+
+
+def _unique_by_bigrams(text: str, owners: dict[str, object]) -> object | None:
+    """The one entity that owns (see _pair_owners) every owned two-character word of `text` ("人才" is only
+    in axis 5's names); None when there is none or they disagree."""
+    found = {owners[pair] for pair in (m.group(1) for m in _CJK_PAIR.finditer(text)) if pair in owners}
+    return found.pop() if len(found) == 1 else None
 
 
 def _singular(word: str) -> str:

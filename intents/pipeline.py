@@ -76,6 +76,7 @@ class Understanding:
     search_text: str  # text handed to retrieval: the question plus repairs and expansions
     canonical: str = ""  # the question with typos repaired and variants replaced by report terms
     corrected: str = ""  # the question with typos repaired only
+    carried_weight: float = 1.0  # a follow-up: how much the words carried from the previous question count
 
     @property
     def is_empty(self) -> bool:

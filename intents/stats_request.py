@@ -22,9 +22,11 @@ TABLE_WORDS = {
 }
 # Every axis in one year ("2019年各主軸預算", "budget by axis").
 BREAKDOWN = re.compile(r"各主軸|每個主軸|每一個主軸|各個主軸|各軸|分別|(?:by|per|each|every) (?:axis|axes|pillar)|breakdown")
-SUM = re.compile(r"加總|加起來|總共|合計|一共|總和|總額|累計|in total|total|sum|altogether|combined")
+SUM = re.compile(r"加總|加起來|總共|合計|一共|總和|總額|累計|總預算|總經費|總花費|in total|total|sum|altogether|combined")
 AVERAGE = re.compile(r"平均|average|mean|per year on average")
-CHANGE = re.compile(r"增減|增加|減少|成長|變化|差距|差多少|相差|多了|少了|change|difference|increase|decrease|grow|grew|growth")
+CHANGE = re.compile(r"增減|增加|減少|成長|變化|差距|差多少|相差|多了|少了|多幾|少幾|百分點|比.{0,12}[多少](?:多少|幾|了)|"
+                    r"change|difference|increase|decrease|"
+                    r"grow|grew|growth|go up|went up|gone up|go down|went down|gone down|rise|rose|fall|fell|by how much")
 # The whole period: "四年", "歷年", "2017-2020", "all four years".
 ALL_YEARS = re.compile(r"[四4]\s*年(?!度)|歷年|各年|每年|這幾年|all (?:four )?years|four years|every year|each year|over the years")
 # What is left of a command once its table, years, axis, indicator and view words are read.
@@ -97,7 +99,7 @@ def parse_command(text: str, extractor: EntityExtractor, report_years: list[int]
     left = re.sub(r"(?:民國\s*)?\d{2,4}\s*年?|前年|去年|今年|last year|this year", " ", left)
     indicator_hit = None
     if entities.indicator is None and not TABLE_WORDS["budget"].search(norm):
-        indicator_hit = _partial_indicator(left, indicator_names)
+        indicator_hit = partial_indicator(left, indicator_names)
         entities.indicator = indicator_hit[0] if indicator_hit else None
     request = from_entities(entities, norm, report_years)
     if TABLE_WORDS["indicators"].search(norm) and request.table == "budget" and request.axis is None:
@@ -121,7 +123,7 @@ def parse_command(text: str, extractor: EntityExtractor, report_years: list[int]
     return request
 
 
-def _partial_indicator(text: str, names: dict[str, list[str]]) -> tuple[str, str] | None:
+def partial_indicator(text: str, names: dict[str, list[str]]) -> tuple[str, str] | None:
     """A word that is part of exactly one indicator's name (偏鄉 → Gbps等級服務到偏鄉涵蓋率)."""
     words = [w for w in _NOISE.split(text) if len(w) >= 2]
     for word in sorted(words, key=len, reverse=True):

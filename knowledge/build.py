@@ -22,7 +22,7 @@ from .glossary import build_english_glossary, recurring_terms
 from .outline import OutlineError, parse_outline
 from .tables import TableError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 KNOWLEDGE_DIR = Path(__file__).resolve().parent
 SOURCE_NAME = "digi-plus-2017-2020-report.txt"
 KB_FILENAME = "kb.sqlite"
@@ -216,6 +216,8 @@ def _write(path: Path, outline, curated, sha: str, knowledge_dir: Path) -> dict[
     db["report_terms"].insert_all([{"term": t} for t in sorted(recurring_terms(r["text"] for r in sentence_rows))],
                                   pk="term")
     db["source_notes"].insert_all([{"ord": i, "text": note} for i, note in enumerate(curated.notes)], pk="ord")
+    db["flagged"].insert_all([{"ord": i, "note": note, "quotes": json.dumps(quotes, ensure_ascii=False)}
+                              for i, (note, quotes) in enumerate(curated.flagged)], pk="ord")
     db["places"].insert_all([{"name": p["name"], "grp": p["group"], "typed": json.dumps(p["typed"], ensure_ascii=False),
                               "report": json.dumps(p["report"], ensure_ascii=False)} for p in curated.places],
                             pk="name")

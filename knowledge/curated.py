@@ -42,6 +42,9 @@ class Curated:
     places: list[dict] = field(default_factory=list)  # places.yaml, flattened: name, typed, report, group
     stopwords: list[str] = field(default_factory=list)  # stopwords.txt
     notes: list[str] = field(default_factory=list)  # source inconsistencies found while checking
+    # The report text each inconsistency is about: a sentence holding one of these is never quoted
+    # without its note.
+    flagged: list[tuple[str, list[str]]] = field(default_factory=list)
     budget_checks: list[dict] = field(default_factory=list)
 
 
@@ -320,6 +323,9 @@ class _Checker:
                 curated.notes.append(
                     f"投入預算表：{cell.year}年各主軸加總為{summed:g}億元，但表列合計為{cell.text}（相差{diff:+g}億元）。"
                 )
+                # An answer quoting the totals says so, stating no computed figure.
+                curated.flagged.append((f"{cell.year}年各主軸預算加總與表列合計{cell.text}不一致，報告原文如此",
+                                        [total.printed]))
 
     def faq(self, faq: list[dict]) -> None:
         path = self.dir / "faq.yaml"
@@ -374,9 +380,12 @@ class _Checker:
                     total = int(m.group("total").replace(",", ""))
                     summed = sum(int(p.replace(",", "")) for p in parts)
                     if len(parts) >= 2 and summed != total:
-                        curated.notes.append(
-                            f"{node.path}：總數{m.group('total')}{m.group('unit')}與括號內各年數字加總"
-                            f"{summed:,}{m.group('unit')}不一致。")
+                        note = (f"{node.path}：總數{m.group('total')}{m.group('unit')}與括號內各年數字加總"
+                                f"{summed:,}{m.group('unit')}不一致。")
+                        curated.notes.append(note)
+                        # What an answer quoting it says: no computed figure, only that they differ.
+                        curated.flagged.append((f"總數{m.group('total')}{m.group('unit')}與括號內各年數字加總不一致，"
+                                                "報告原文如此", [m.group(0)]))
 
     def source_notes(self, notes: list[dict], curated: Curated) -> None:
         path = self.dir / "source_notes.yaml"
@@ -385,4 +394,11 @@ class _Checker:
             for quote in entry["quotes"]:
                 if not self._in_report(quote):
                     raise CuratedError(f"{path}: source note {entry['id']!r} quotes {quote!r}, which is not in the report")
+            # Answers quoting the sentence carry the note: its numbers must be the quotes' own.
+            quoted = set(re.findall(r"\d+(?:\.\d+)?", squeeze("".join(entry["quotes"]))))
+            stray = [n for n in re.findall(r"\d+(?:\.\d+)?", squeeze(entry["note"])) if n not in quoted]
+            if stray:
+                raise CuratedError(f"{path}: source note {entry['id']!r} states {', '.join(stray)}, which its quotes "
+                                   "do not")
             curated.notes.append(entry["note"])
+            curated.flagged.append((entry["note"], list(entry["quotes"])))

@@ -1,9 +1,9 @@
-"""Finding the passage that answers a question: BM25 over the report's sentences (with their
-outline titles and agencies as context), re-ranked by how much of the question each passage
-covers, whether it holds the kind of figure asked for, and the years and places asked about;
-and fuzzy matching of the FAQ's questions (rapidfuzz).
+"""Finding the passages that may answer a question: BM25 over the report's sentences (with their
+outline titles and agencies as context), and for each candidate what it covers of the question
+(where each concept is found), whether it holds the kind of figure, unit, years and places asked
+for; and fuzzy matching of the FAQ's questions (rapidfuzz).
 
-Scores from both come out in [0, 1] so the answering core can compare them.
+Retrieval measures; it does not decide. The answering core's learned ranker weighs the measurements.
 """
 
 from __future__ import annotations
@@ -66,15 +66,37 @@ class Query:
 
 
 @dataclass
-class Hit:
+class PassageMatch:
+    """What retrieval measured about one sentence for one question. No score: the answering core's
+    learned ranker weighs these (bot/features.py turns them into a feature vector)."""
+
     sentence: Sentence
-    score: float  # final, in [0, 1]
-    coverage: float
-    bm25: float
-    type_ok: bool
-    years_ok: bool
-    places_ok: bool
-    missing: list[str] = field(default_factory=list)  # concepts the passage does not cover
+    bm25: float  # raw BM25 of the sentence with its context
+    bm25_rank: int  # 0 for the best BM25 candidate
+    # Share of the question's concept weight found at each distance from the sentence; they sum to
+    # at most 1 (each concept counts once, where it is closest).
+    in_sentence: float = 0.0
+    in_title: float = 0.0  # the node's own title (or the sentence it continues)
+    in_context: float = 0.0  # ancestors' titles, agencies, the previous sentence
+    in_node: float = 0.0  # the node's other sentences
+    abbreviated: float = 0.0  # an abbreviation the sentence spells out (帳密 → 帳號/密碼)
+    counted_by: float = 0.0  # a noun counted by the sentence's own unit (46校 are 46所學校)
+    paraphrased: float = 0.0  # a word made of the sentence's own characters (發卡 / 發放…金卡)
+    missing: list[str] = field(default_factory=list)  # concepts found nowhere
+    lacks_required: bool = False  # a name or acronym the question needs is absent (5G, MyData)
+    type_ok: bool = False  # holds a figure of the kind asked
+    unit_ok: bool = False  # the measure word asked ("幾座") is the figure's
+    unit_asked: bool = False
+    years_ok: bool = True  # every year asked is in the sentence or its context
+    years_in_sentence: bool = True  # … in the sentence itself
+    year_beside_figure: bool = True  # … in the clause holding a figure of the asked kind
+    places_ok: bool = True  # every place asked is named (not only compared with)
+    focus: float = 0.0  # share of the question covered by the best single clause with an asked figure
+    new_cover: float = 1.0  # share of the newly asked words (not carried from the previous question) found
+
+    @property
+    def coverage(self) -> float:
+        return self.in_sentence + self.in_title + self.in_context + self.in_node
 
 
 @dataclass
@@ -243,101 +265,88 @@ class SentenceIndex:
             weight = 1.0  # a verb or adverb in everyday wording (拿到, 登入)
         return weight
 
-    def search(self, query: Query, limit: int = 5) -> list[Hit]:
-        candidates = self.bm25(query.groups)
+    def total_weight(self, query: Query) -> float:
+        """The question's concept weight in all: how much it names (little: "那個計畫的成果如何")."""
+        return sum(self.concept_weight(c) for c in query.concepts)
+
+    def required(self, query: Query) -> list[bool]:
+        """Which concepts a passage must hold: acronyms and Latin names the report uses (5G, MyData, TWCC)
+        are what the question is about. (An English word with a translation — "conference" — is wording.)"""
+        return [c.named or (c.typed.isascii() and len(c.typed) >= 2 and any(ch.isalpha() for ch in c.typed)
+                            and len(c.alternatives) == 1 and bool(self.document_frequency(c.typed)))
+                for c in query.concepts]
+
+    def match(self, query: Query, limit: int = 25) -> list[PassageMatch]:
+        """The `limit` best sentences by BM25, each with what retrieval measured about it (best BM25 first)."""
+        candidates = self.bm25(query.groups, limit)
         if not candidates:
             return []
-        top_bm25 = candidates[0][1]
-        weights = [(c, self.concept_weight(c)) for c in query.concepts]
-        total_weight = sum(w for _, w in weights) or 1.0
-        # Acronyms and Latin names the report uses (5G, MyData, TWCC) are what the question is
-        # about: a passage without them is about something else.
-        # (An English word with a dictionary translation — "conference" — is wording, not a name.)
-        required = [c.named or (c.typed.isascii() and len(c.typed) >= 2 and any(ch.isalpha() for ch in c.typed)
-                                and len(c.alternatives) == 1 and bool(self.document_frequency(c.typed)))
-                    for c in query.concepts]
+        weights = [self.concept_weight(c) for c in query.concepts]
+        total = sum(weights) or 1.0
+        required = self.required(query)
         docs = {doc for doc, _ in candidates}
         levels = [self._levels(c.alternatives, docs) for c in query.concepts]
-        hits = []
-        for doc, raw in candidates:
-            sentence = self.sentences[doc]
-            own, title, context, node_text = self.text[doc], self.title[doc], self.context[doc], self.node_text[doc]
-            covered = 0.0
-            missing = []
-            in_own, in_title = [], []
-            lacks_required = False
-            for (concept, weight), is_required, found in zip(weights, required, levels):
-                where = found.get(doc, _NOWHERE)
-                if where == _IN_SENTENCE:
-                    covered += weight
-                    in_own.append((concept, weight))
-                elif where == _IN_TITLE:
-                    covered += weight * 0.9
-                    in_title.append((concept, weight * 0.9))
-                elif where == _IN_CONTEXT:
-                    covered += weight * 0.7
-                elif where == _IN_NODE:
-                    covered += weight * 0.5
-                elif len(concept.typed) >= 2 and _abbreviates(concept.typed, own):
-                    covered += weight * 0.5  # an abbreviation the report spells out: 帳密, 國中小
-                elif concept.noun and len(concept.typed) >= 2 and not concept.typed.isascii() \
-                        and concept.typed[-1] not in MEASURE_WORDS \
-                        and concept.typed[-1] in self.units[doc]:
-                    covered += weight * 0.7  # counted by its own last character: 46校 are 46所學校
-                elif concept.noun and not concept.typed.isascii() and len(concept.typed) >= 2 \
-                        and all(ch in own for ch in concept.typed) and not self.document_frequency(concept.typed):
-                    covered += weight * 0.4  # a paraphrase made of the passage's own characters: 發卡 / 發放…金卡
-                else:
-                    missing.append(concept.typed)
-                    lacks_required = lacks_required or is_required
-            coverage = covered / total_weight if query.concepts else 0.0
-            type_ok = _type_ok(sentence, query)
-            clauses = self.clauses[doc]
-            # "多少個" is any count; "幾萬" asks a magnitude, seen in the figure's spelling; other
-            # measure words (處, 家, 人次) must match.
-            unit = query.unit if query.unit not in ("個", None) else None
-            if unit in ("萬", "億", "兆"):
-                unit_ok, unit = any(unit in f.text for f in sentence.figures), None
+        return [self._measure(doc, raw, rank, query, weights, total, required, levels)
+                for rank, (doc, raw) in enumerate(candidates)]
+
+    def _measure(self, doc: int, raw: float, rank: int, query: Query, weights: list[float], total: float,
+                 required: list[bool], levels: list[dict[int, int]]) -> PassageMatch:
+        sentence = self.sentences[doc]
+        own, title, context, node_text = self.text[doc], self.title[doc], self.context[doc], self.node_text[doc]
+        m = PassageMatch(sentence, raw, rank)
+        in_own, in_title = [], []
+        new_total = sum(w for c, w in zip(query.concepts, weights) if c.scale == 1.0)
+        new_found = 0.0
+        for concept, weight, is_required, found in zip(query.concepts, weights, required, levels):
+            share = weight / total
+            where = found.get(doc, _NOWHERE)
+            if where != _NOWHERE and concept.scale == 1.0:
+                new_found += weight
+            if where == _IN_SENTENCE:
+                m.in_sentence += share
+                in_own.append((concept, weight))
+            elif where == _IN_TITLE:
+                m.in_title += share
+                in_title.append((concept, weight))
+            elif where == _IN_CONTEXT:
+                m.in_context += share
+            elif where == _IN_NODE:
+                m.in_node += share
+            elif len(concept.typed) >= 2 and _abbreviates(concept.typed, own):
+                m.abbreviated += share
+            elif concept.noun and len(concept.typed) >= 2 and not concept.typed.isascii() \
+                    and concept.typed[-1] not in MEASURE_WORDS and concept.typed[-1] in self.units[doc]:
+                m.counted_by += share
+            elif concept.noun and not concept.typed.isascii() and len(concept.typed) >= 2 \
+                    and all(ch in own for ch in concept.typed) and not self.document_frequency(concept.typed):
+                m.paraphrased += share
             else:
-                # "多少隊" is answered by "300個參賽隊伍" too: after the generic 個 the unit may follow as a noun.
-                unit_ok = bool(unit) and (any(_same_unit(u, unit) for _, _, us in clauses for u in us) or any(
-                    f.unit == "個" and unit in sentence.text[f.end: f.end + 6] for f in sentence.figures))
-            years_ok = all(str(y) in own or str(y) in title or str(y) in node_text or str(y) in context
-                           for y in query.years)
-            places_ok = all(any(_names_place(part, form) for part in (own, title, context, node_text) for form in forms)
-                            for forms in query.places)
-            # Coverage decides; BM25 and a figure standing next to the asked-about words break ties.
-            focus = _focus(clauses, in_own, in_title, total_weight, query) if in_own or in_title else 0.0
-            score = coverage * (0.7 + 0.15 * raw / top_bm25 + 0.15 * focus)
-            if query.ask and not type_ok:
-                score *= 0.6
-            elif unit_ok:
-                score = min(1.0, score * 1.1)
-            elif unit and query.ask == "count":
-                score *= 0.5  # "幾座" answered with a count of something else
-            if not years_ok:
-                score *= 0.6
-            elif query.years and not all(str(y) in own for y in query.years):
-                score *= 0.75  # the year is only in the passage's context
-            elif query.years and query.ask and not _year_beside_figure(clauses, query):
-                score *= 0.85  # "2019年度是多少": the year should stand next to the figure
-            if not places_ok:
-                score *= 0.5
-            if lacks_required:
-                score *= 0.6
-            # A question naming little ("那個計畫的成果如何") matches much and proves little.
-            score *= min(1.0, total_weight / SPECIFIC_ENOUGH)
-            hits.append(Hit(sentence, min(score, 1.0), coverage, raw, type_ok, years_ok, places_ok, missing))
-        hits.sort(key=lambda h: -h.score)
-        if query.latest and hits:
-            # Among near-equal passages, "現在…" wants the most recent one.
-            top = hits[0].score
-            close = [h for h in hits if h.score >= top - 0.08]
-            newest = max(close, key=lambda h: (_latest_year(h.sentence), h.score))
-            if newest is not hits[0]:
-                hits.remove(newest)
-                hits.insert(0, newest)
-        return hits[:limit]
+                m.missing.append(concept.typed)
+                m.lacks_required = m.lacks_required or is_required
+        m.new_cover = new_found / new_total if new_total else 1.0
+        clauses = self.clauses[doc]
+        m.type_ok = _type_ok(sentence, query)
+        # "多少個" is any count; "幾萬" asks a magnitude, seen in the figure's spelling; other
+        # measure words (處, 家, 人次) must match.
+        unit = query.unit if query.unit not in ("個", None) else None
+        m.unit_asked = unit is not None
+        if unit in ("萬", "億", "兆"):
+            m.unit_ok = any(unit in f.text for f in sentence.figures)
+        elif unit:
+            # "多少隊" is answered by "300個參賽隊伍" too: after the generic 個 the unit may follow as a noun.
+            m.unit_ok = any(_same_unit(u, unit) for _, _, us in clauses for u in us) or any(
+                f.unit == "個" and unit in sentence.text[f.end: f.end + 6] for f in sentence.figures)
+        m.years_ok = all(str(y) in own or str(y) in title or str(y) in node_text or str(y) in context
+                         for y in query.years)
+        m.years_in_sentence = all(str(y) in own for y in query.years)
+        m.year_beside_figure = not query.years or not query.ask or _year_beside_figure(clauses, query)
+        m.places_ok = all(any(_names_place(part, form) for part in (own, title, context, node_text) for form in forms)
+                          for forms in query.places)
+        m.focus = _focus(clauses, in_own, in_title, total, query) if in_own or in_title else 0.0
+        return m
+
+    def latest_year(self, sentence: Sentence) -> int:
+        return _latest_year(sentence)
 
 
 @functools.lru_cache(maxsize=50_000)
@@ -368,7 +377,6 @@ _CONTINUATION = re.compile(r"(透過|藉由|經由|此外|另外|另|其中|並|
                            r"已|將|可|更|再|又|自|迄|截至)")
 _EMPTY: frozenset[int] = frozenset()
 _CLAUSE_END = re.compile(r"[，；：。;]|,(?!\d)")  # not the comma inside 9,735
-SPECIFIC_ENOUGH = 4.0  # total concept weight of a question specific enough to trust full coverage
 # Measure words people use for one another: "多少人次" is answered by "4.46億人".
 _UNIT_FAMILIES = [{"人", "人次", "名", "位"}, {"個", "處", "座", "點", "站"}, {"家", "間"}, {"件", "案"}, {"所", "校"},
                   {"次", "場", "梯次", "班次"}, {"項", "種", "類", "款"}]

@@ -34,6 +34,7 @@ class StatResult:
     missing_years: list[int] = field(default_factory=list)  # asked for, not in the table
     empty_reason: str = ""  # why there are no figures (主軸7 has no budget)
     superlative: str | None = None
+    rank: int = 1  # with a superlative: 2 for "the second largest"
 
 
 def budget_header(kb: KnowledgeBase) -> str:
@@ -59,13 +60,13 @@ def total_row_text(kb: KnowledgeBase) -> str:
 
 
 def lookup_budget(kb: KnowledgeBase, axis: int | None, years: list[int], *, total: bool = False,
-                  superlative: str | None = None) -> StatResult:
+                  superlative: str | None = None, rank: int = 1) -> StatResult:
     wanted = [y for y in years if y in kb.budget_totals] or list(kb.years)
     missing = [y for y in years if y not in kb.budget_totals]
     path = kb.layout.budget_table
     title = kb.nodes_by_path[path].display_title
     header = budget_header(kb)
-    result = StatResult("budget", [], [], path, title, missing_years=missing, superlative=superlative)
+    result = StatResult("budget", [], [], path, title, missing_years=missing, superlative=superlative, rank=rank)
     if axis is not None and axis not in kb.budget:
         note = kb.budget_notes.get(axis, {})
         result.empty_reason = note.get("text") or note.get("note", "")
@@ -84,7 +85,7 @@ def lookup_budget(kb: KnowledgeBase, axis: int | None, years: list[int], *, tota
         for y in wanted:
             ranked = sorted((a for a in kb.budget if y in kb.budget[a]), key=lambda a: kb.budget[a][y].value,
                             reverse=superlative == "max")
-            best = ranked[0]
+            best = ranked[min(rank, len(ranked)) - 1]
             label, label_en = axis_label(kb, best)
             cell = kb.budget[best][y]
             result.cells.append(StatCell(label, label_en, y, cell.text, cell.value, axis=best))

@@ -12,7 +12,7 @@ from .build import SCHEMA_VERSION
 
 REQUIRED_TABLES = ("meta", "axes", "nodes", "sentences", "figures", "faq", "indicators", "indicator_values",
                    "budget", "budget_totals", "budget_notes", "synonyms", "source_notes", "english",
-                   "report_terms", "places", "stopwords")
+                   "report_terms", "places", "stopwords", "flagged")
 
 
 class KBError(RuntimeError):
@@ -159,6 +159,8 @@ class KnowledgeBase:
     report_terms: list[str] = field(default_factory=list)  # the report's recurring words (體感, 借問站)
     places: list[Place] = field(default_factory=list)
     stopwords: frozenset[str] = frozenset()
+    # Report inconsistencies with the report text each is about: never quoted without the note.
+    flagged: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
     nodes_by_path: dict[str, Node] = field(default_factory=dict)
     sentences_by_id: dict[int, Sentence] = field(default_factory=dict)
 
@@ -253,8 +255,9 @@ def _read(con: sqlite3.Connection, path: Path, meta: dict[str, str]) -> Knowledg
     places = [Place(r["name"], r["grp"], tuple(json.loads(r["typed"])), tuple(json.loads(r["report"])))
               for r in con.execute("select * from places order by rowid")]
     stopwords = frozenset(r["word"] for r in con.execute("select word from stopwords"))
+    flagged = [(r["note"], tuple(json.loads(r["quotes"]))) for r in con.execute("select * from flagged order by ord")]
     kb = KnowledgeBase(path, meta, axes, nodes, sentences, faq, indicators, budget, totals, budget_notes, synonyms,
-                       english, source_notes, report_terms, places, stopwords)
+                       english, source_notes, report_terms, places, stopwords, flagged)
     kb.nodes_by_path = {n.path: n for n in nodes.values()}
     kb.sentences_by_id = by_id
     return kb

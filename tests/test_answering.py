@@ -49,7 +49,7 @@ def test_long_sentences_are_cut_to_the_relevant_clauses(assistant):
 
 def test_english_question_quotes_the_chinese_source(assistant):
     answer = assistant.ask("How many R&D staff did Google plan to recruit after bringing in HTC's phone team in 2018?")
-    assert answer.answered and "300" in answer.answer and answer.answer.startswith("According to the report")
+    assert answer.answered and "300" in answer.answer and answer.answer.startswith("From the report")
 
 
 @pytest.mark.parametrize("question", [
@@ -79,12 +79,17 @@ def test_smalltalk_replies(assistant, question, intent):
 
 
 def test_every_answer_is_short_and_every_figure_is_quoted(assistant):
+    """Every number is quoted, or a figure the bot computed from quoted parts (and says so)."""
     for row in load_questions(LABELLED):
         answer = ask_row(assistant, row)
         assert len(answer.answer) <= MAX_ANSWER_CHARS
         quoted = set(numbers(" ".join(s.quote + " " + s.title for s in answer.sources)))
+        computed = {c.text.replace(",", "").lstrip("+-") for c in answer.computed
+                    if c.holds() and all(p.replace(",", "") in quoted for p in c.parts)}
+        if computed:
+            assert "計算值" in answer.answer or "computed" in answer.answer, answer.answer
         for number in numbers(answer.answer):
-            assert number in quoted, (row.get("q") or row["turns"], number, answer.answer)
+            assert number in quoted | computed, (row.get("q") or row["turns"], number, answer.answer)
 
 
 def test_json_contract(assistant):
@@ -151,7 +156,7 @@ def test_a_procedure_question_names_the_agency_but_states_no_figure(assistant):
 
 def test_another_countrys_figure_is_not_taken_from_a_comparison(assistant):
     answer = assistant.ask("南韓在IMD世界人才報告排名第幾？")  # the report only says Taiwan ranks above it
-    assert not answer.answered and answer.intent == "out_of_scope"
+    assert not answer.answered and answer.intent in ("out_of_scope", "clarify") and not numbers(answer.answer)[2:]
     taiwan = assistant.ask("臺灣在IMD世界人才報告排名第幾？")
     assert taiwan.answered and "第20名" in taiwan.answer
 

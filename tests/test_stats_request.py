@@ -54,5 +54,5 @@ def test_sums_changes_and_averages_are_computed_with_their_parts(kb):
     assert total["computed"]["text"] == "805" and total["axes_computed"]["text"] == "816.1"
     assert budget_change(kb, None, [2017, 2020])["computed"]["text"] == "+176"
     average = budget_average(kb, None, [])
-    assert average["computed"]["text"] == "201.3" and "平均每年投入新臺幣約200億元" in average["stated"]["quote"]
+    assert average["computed"]["text"] == "201.25" and "平均每年投入新臺幣約200億元" in average["stated"]["quote"]
     assert budget_sum(kb, 7, [2019])["empty_reason"].startswith("主軸7")

@@ -49,13 +49,14 @@ def create_app(config: Config, core: Core | None = None, *, clock: Callable[[], 
     WEBHOOK_URL and WEBHOOK_SECRET; `telegram_application` overrides the Application it feeds
     (default: `handlers.telegram.app.build_application(..., polling=False)`)."""
     if core is None:
-        core = Core.open(config.data_dir)
+        core = Core.open(config.data_dir, config=config)
     inflight = InFlight()
     app = web.Application(middlewares=[inflight.middleware, error_middleware], client_max_size=MAX_REQUEST_BYTES)
     app[INFLIGHT] = inflight
     app[CORE] = core
     app[LIMITER] = RateLimiter(config.ask_rate_per_minute, config.ask_burst, clock=clock)
-    app[SETTINGS] = Settings(trust_proxy=config.trust_proxy, started=time.monotonic())
+    app[SETTINGS] = Settings(trust_proxy=config.trust_proxy, started=time.monotonic(),
+                             header_timeout=config.http_header_timeout, body_timeout=config.http_body_timeout)
     app.on_response_prepare.append(security_headers)
 
     app.router.add_get("/", api.index)
@@ -78,7 +79,7 @@ def create_app(config: Config, core: Core | None = None, *, clock: Callable[[], 
 
 def serve(config: Config) -> int:
     """`digibot serve`: build the KB if needed, then serve on 0.0.0.0:$PORT until SIGTERM/SIGINT."""
-    core = open_core(config.data_dir, "serve")
+    core = open_core(config, "serve")
     if core is None:
         return 1
     app = create_app(config, core)
@@ -114,7 +115,10 @@ async def run(app: web.Application, host: str, port: int, *, shutdown_timeout: f
             log.info("%s received: finishing %d request(s) in flight, then stopping", name, app[INFLIGHT].count)
             stop.set()
 
+    # keepalive_timeout is also how long a new connection may take to send its request headers: aiohttp
+    # closes a connection that has no whole request when it runs out (a trickling client holds nothing long).
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=shutdown_timeout,
+                           keepalive_timeout=app[SETTINGS].header_timeout,
                            access_log_format='"%r" %s %b %Tfs')  # no client IPs in the access log
     await runner.setup()
     try:

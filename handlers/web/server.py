@@ -40,6 +40,9 @@ from .webhook import telegram_webhook
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT = 10.0  # seconds in-flight requests get after SIGTERM (platforms kill after ~30 s)
+# Seconds the server goes on reading (and dropping) a body it answered without reading whole (a 408, a 413),
+# so the client sees the answer rather than a reset; aiohttp's default is 10 s, a long hold for a slow client.
+LINGER_SECONDS = 2.0
 
 
 def create_app(config: Config, core: Core | None = None, *, clock: Callable[[], float] = time.monotonic,
@@ -97,6 +100,15 @@ class ListenError(RuntimeError):
     pass
 
 
+def make_runner(app: web.Application, *, shutdown_timeout: float = SHUTDOWN_TIMEOUT) -> web.AppRunner:
+    """The runner `run` serves `app` with. Its keep-alive time-out is also how long a new connection may take
+    to send its request headers (DIGIBOT_HTTP_HEADER_TIMEOUT): aiohttp closes a connection that holds no
+    whole request when it runs out, so a client trickling header bytes holds nothing for long."""
+    return web.AppRunner(app, handle_signals=False, shutdown_timeout=shutdown_timeout,
+                         keepalive_timeout=app[SETTINGS].header_timeout, lingering_time=LINGER_SECONDS,
+                         access_log_format='"%r" %s %b %Tfs')  # no client IPs in the access log
+
+
 async def run(app: web.Application, host: str, port: int, *, shutdown_timeout: float = SHUTDOWN_TIMEOUT) -> None:
     """Serve until SIGTERM or SIGINT, then drain: stop accepting connections, let the requests in
     flight finish (up to `shutdown_timeout`; a second signal cuts it short), stop Telegram, exit.
@@ -115,11 +127,7 @@ async def run(app: web.Application, host: str, port: int, *, shutdown_timeout: f
             log.info("%s received: finishing %d request(s) in flight, then stopping", name, app[INFLIGHT].count)
             stop.set()
 
-    # keepalive_timeout is also how long a new connection may take to send its request headers: aiohttp
-    # closes a connection that has no whole request when it runs out (a trickling client holds nothing long).
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=shutdown_timeout,
-                           keepalive_timeout=app[SETTINGS].header_timeout,
-                           access_log_format='"%r" %s %b %Tfs')  # no client IPs in the access log
+    runner = make_runner(app, shutdown_timeout=shutdown_timeout)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

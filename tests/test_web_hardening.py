@@ -77,6 +77,17 @@ async def test_the_server_header_names_no_versions(make_client):
         assert response.headers["Server"] == "digibot"
 
 
+async def test_aiohttps_own_answer_to_a_malformed_request_names_no_versions_either(make_client):
+    client = await make_client()
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+    await writer.drain()
+    response = await asyncio.wait_for(reader.read(), 60)
+    writer.close()
+    head = response.split(b"\r\n\r\n")[0].split(b"\r\n")
+    assert head[0].endswith(b"400 Bad Request") and b"Server: digibot" in head, head
+
+
 # ------------------------------------------------------------------------------ slow clients
 @pytest.fixture
 async def slow_server(web_service, querylog, tmp_path):

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import aiohttp.web_response
 from aiohttp import web
 
 from bot.config import Config
@@ -45,6 +46,9 @@ ERROR_CODES = {
 }
 
 SERVER_NAME = "digibot"  # the Server header: no Python or aiohttp version for a scanner to match
+# security_headers sets it on the app's responses; aiohttp's own answers to requests it cannot parse (a 400
+# before any route runs) take this module default, which otherwise names both versions.
+aiohttp.web_response.SERVER_SOFTWARE = SERVER_NAME
 
 # Keys on the Application (typed, so aiohttp does not warn).
 CORE = web.AppKey("core", Any)

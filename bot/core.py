@@ -57,6 +57,7 @@ class Core:
         """The core on `data_dir`: its KB (built first when missing or stale; the last good one, marked
         stale, when knowledge/ no longer builds) and its query log; `config` gives the tunables."""
         config = config or Config(data_dir=data_dir)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # runtime state: the owner's only (when we make it)
         querylog = QueryLog(data_dir, retention_days=config.querylog_retention_days, mask=config.querylog_mask)
         return cls(KnowledgeService(data_dir, knowledge_dir), querylog, workers=config.answer_workers)
 

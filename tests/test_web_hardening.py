@@ -4,7 +4,6 @@ slow clients and what the Server header gives away."""
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
 from aiohttp import web
@@ -12,7 +11,6 @@ from aiohttp import web
 from bot.config import Config, ConfigError
 from handlers.web.server import create_app, make_runner
 from handlers.web.webhook import webhook_path
-from tests.botapi_stub import BotAPIStub
 from tests.test_web_telegram import SECRET, config_for, echo_application
 
 LONG_INTEGER = b'{"q": "iTaiwan", "n": ' + b"9" * 5000 + b"}"

@@ -7,9 +7,8 @@ import asyncio
 import json
 import logging
 import re
-import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import aiohttp.web_response
 from aiohttp import web

@@ -57,8 +57,8 @@ async def secrets_in_logs(data_dir: Path) -> None:
     secret = "WebhookSecret_7Qx2Lm9Zr4"
     runs, leaking, lines = 0, 0, 0
     async with BotAPIStub(token="424242:AcceptedTokenPart_x8Hq3Vb6Tn") as api:
-        for command, token in (("run", "555001:UnknownTokenPart_h3Kd9sLq0Wz"), ("run", "MalformedTokenValue8Jq2Xv5Np"),
-                               ("serve", "555001:UnknownTokenPart_h3Kd9sLq0Wz"), ("serve", "MalformedTokenValue8Jq2Xv5Np"),
+        unknown, malformed = "555001:UnknownTokenPart_h3Kd9sLq0Wz", "MalformedTokenValue8Jq2Xv5Np"
+        for command, token in (("run", unknown), ("run", malformed), ("serve", unknown), ("serve", malformed),
                                ("serve", api.token)):
             env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_", "DIGIBOT_"))}
             env.update(TELEGRAM_BOT_TOKEN=token, TELEGRAM_API_BASE_URL=api.base_url, DIGIBOT_DATA_DIR=str(data_dir),
@@ -156,7 +156,8 @@ async def event_loop(service, querylog) -> None:
         row("3a. One crafted 2,000-character question: event-loop time",
             "150–600 ms of event-loop time per question",
             f"largest event-loop step {max(steps) * 1000:.1f} ms CPU; the answer itself "
-            f"{min(answer_cpu) * 1000:.0f}–{max(answer_cpu) * 1000:.0f} ms CPU on a worker thread (200 characters read)")
+            f"{min(answer_cpu) * 1000:.0f}–{max(answer_cpu) * 1000:.0f} ms CPU on a worker thread "
+            f"(200 characters read)")
 
         latencies: list[float] = []
         done = asyncio.Event()
@@ -488,8 +489,8 @@ async def main(quick: bool) -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     load = os.getloadavg()
-    print(f"\nRe-run of the eb3674a review's findings on {subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=REPO, capture_output=True, text=True).stdout.strip()} "
-          f"(load average {load[0]:.1f}):\n")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    print(f"\nRe-run of the eb3674a review's findings on {commit.stdout.strip()} (load average {load[0]:.1f}):\n")
     print("| finding | at eb3674a (the review) | now (this run) |")
     print("|---|---|---|")
     def order(r):

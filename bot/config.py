@@ -30,6 +30,17 @@ def _flag(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _switch(env: dict[str, str], name: str, default: bool) -> bool:
+    text = env.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0 (on or off), got {text!r}")
+
+
 def _positive(env: dict[str, str], name: str, default: float) -> float:
     text = env.get(name, "").strip()
     if not text:
@@ -54,8 +65,13 @@ class Config:
     webhook_url: str = ""
     webhook_secret: str = ""
     trust_proxy: bool = False  # behind a proxy that appends the client to X-Forwarded-For
-    ask_rate_per_minute: float = 30.0  # /api/ask per client
+    ask_rate_per_minute: float = 30.0  # questions per client: a web address, a Telegram user
     ask_burst: int = 10
+    answer_workers: int = 2  # threads answering questions off the event loop (see bot/core.py)
+    querylog_retention_days: int = 180  # query log rows older than this are deleted
+    querylog_mask: bool = True  # ID card and phone numbers in stored questions are masked
+    http_header_timeout: float = 15.0  # seconds a client has to send its request headers (also idle keep-alive)
+    http_body_timeout: float = 15.0  # seconds a client has to send a request body
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Config":
@@ -69,6 +85,12 @@ class Config:
             trust_proxy=_flag(env.get("DIGIBOT_TRUST_PROXY", "")),
             ask_rate_per_minute=_positive(env, "DIGIBOT_ASK_RATE_PER_MINUTE", cls.ask_rate_per_minute),
             ask_burst=max(1, int(_positive(env, "DIGIBOT_ASK_BURST", cls.ask_burst))),
+            answer_workers=max(1, int(_positive(env, "DIGIBOT_ANSWER_WORKERS", cls.answer_workers))),
+            querylog_retention_days=max(1, int(_positive(env, "DIGIBOT_QUERYLOG_RETENTION_DAYS",
+                                                         cls.querylog_retention_days))),
+            querylog_mask=_switch(env, "DIGIBOT_QUERYLOG_MASK", cls.querylog_mask),
+            http_header_timeout=_positive(env, "DIGIBOT_HTTP_HEADER_TIMEOUT", cls.http_header_timeout),
+            http_body_timeout=_positive(env, "DIGIBOT_HTTP_BODY_TIMEOUT", cls.http_body_timeout),
             token=env.get("TELEGRAM_BOT_TOKEN", "").strip(),
             api_base_url=env.get("TELEGRAM_API_BASE_URL", "").strip() or DEFAULT_API_BASE,
             admin_ids=_ids(env.get("DIGIBOT_ADMIN_IDS", ""), "DIGIBOT_ADMIN_IDS"),

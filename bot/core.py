@@ -1,44 +1,68 @@
-"""What every channel calls: `Core.answer(text, session, channel=…, user=…)` asks the current
-knowledge base, times the answer and logs it. Channels (handlers/) hold one `Core` and never
-reach past it into the knowledge base or the query log to answer a question.
+"""What every channel calls: `await Core.ask(text, session, channel=…, user=…)` (or, outside an event
+loop, `Core.answer`) asks the current knowledge base, times the answer and logs it. Channels (handlers/)
+hold one `Core` and never reach past it into the knowledge base or the query log to answer a question.
+
+Answering is CPU work (a crafted 300-character question costs ~15 ms), so `ask` runs it on a small pool
+of worker threads and the event loop stays free for everything else (/healthz, other chats, Bot API
+calls). Threads rather than processes: measured in benchmarks/loop_latency.py, ten worst-case questions
+in a burst keep /healthz's p99 far under 100 ms with threads, and processes would each need their own
+copy of the knowledge base and a way to hand sessions and reloads across.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from intents.normalize import MAX_CHARS, clean_display
+from intents.normalize import ANALYSED_CHARS, analysed, clean_display
 from knowledge.build import KNOWLEDGE_DIR, BuildError
 from knowledge.store import KBError
 
 from . import tables
 from .answer import Answer
+from .config import Config
 from .querylog import QueryLog
 from .service import KnowledgeService
 from .session import Session, SessionStore
 
-MAX_QUESTION_CHARS = MAX_CHARS  # a longer message is read only this far (channels say so)
+MAX_QUESTION_CHARS = ANALYSED_CHARS  # a longer message is read only this far (channels say so)
 
 log = logging.getLogger(__name__)
+
+
+def read_partly(text: str) -> bool:
+    """True when a message is longer than what is read of it (channels tell the user)."""
+    return analysed(text)[1]
 
 
 class Core:
     """The answering core as the channels see it: reloadable knowledge, conversation sessions, the query log."""
 
-    def __init__(self, service: KnowledgeService, querylog: QueryLog, sessions: SessionStore | None = None):
+    def __init__(self, service: KnowledgeService, querylog: QueryLog, sessions: SessionStore | None = None, *,
+                 workers: int = Config.answer_workers):
         self.service = service
         self.querylog = querylog
         self.sessions = sessions if sessions is not None else SessionStore()
+        self.workers = workers
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="answer")
+        self._conversations: dict[int, list] = {}  # id(session) → [lock, asks holding or waiting for it]
 
     @classmethod
-    def open(cls, data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR) -> "Core":
-        """The core on `data_dir`: its KB (built first when missing or stale) and its query log."""
-        return cls(KnowledgeService(data_dir, knowledge_dir), QueryLog(data_dir))
+    def open(cls, data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR, *, config: Config | None = None) -> "Core":
+        """The core on `data_dir`: its KB (built first when missing or stale; the last good one, marked
+        stale, when knowledge/ no longer builds) and its query log; `config` gives the tunables."""
+        config = config or Config(data_dir=data_dir)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # runtime state: the owner's only (when we make it)
+        querylog = QueryLog(data_dir, retention_days=config.querylog_retention_days, mask=config.querylog_mask)
+        return cls(KnowledgeService(data_dir, knowledge_dir), querylog, workers=config.answer_workers)
 
     def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
         self.querylog.close()
 
     @property
@@ -66,10 +90,29 @@ class Core:
             return None
         return tables.request_figures(self.kb, request)
 
+    async def ask(self, text: str, session: Session | None = None, *, channel: str, user: int | str | None) -> Answer:
+        """`answer` on a worker thread, so the event loop is never held up by answering. The messages of one
+        conversation (one session) are answered one after another, in the order they came."""
+        loop = asyncio.get_running_loop()
+        work = functools.partial(self.answer, text, session, channel=channel, user=user)
+        if session is None:
+            return await loop.run_in_executor(self._pool, work)
+        key = id(session)
+        entry = self._conversations.setdefault(key, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                return await loop.run_in_executor(self._pool, work)
+        finally:
+            entry[1] -= 1
+            if not entry[1]:
+                self._conversations.pop(key, None)
+
     def answer(self, text: str, session: Session | None = None, *, channel: str, user: int | str | None) -> Answer:
-        """Answer one message with the session's context, and log it (a failed log line costs no answer)."""
+        """Answer one message with the session's context, and log it (a failed log line costs no answer).
+        Only the first ANALYSED_CHARS characters are read."""
         started = time.perf_counter()
-        answer = self.service.current.ask(text, session)
+        answer = self.service.current.ask(analysed(text if isinstance(text, str) else "")[0], session)
         latency_ms = (time.perf_counter() - started) * 1000
         try:
             # What is logged: no control characters or lone surrogates, at most MAX_QUESTION_CHARS.
@@ -80,10 +123,10 @@ class Core:
         return answer
 
 
-def open_core(data_dir: Path, command: str, knowledge_dir: Path = KNOWLEDGE_DIR) -> Core | None:
+def open_core(config: Config, command: str, knowledge_dir: Path = KNOWLEDGE_DIR) -> Core | None:
     """For the long-running commands: the core, or None after telling stderr why the KB is unusable."""
     try:
-        return Core.open(data_dir, knowledge_dir)
+        return Core.open(config.data_dir, knowledge_dir, config=config)
     except (BuildError, KBError) as exc:
         print(f"digibot {command}: the knowledge base could not be built or loaded: {exc}", file=sys.stderr)
         return None

@@ -1,15 +1,23 @@
 """The query log: what was asked and how it went, for /usage and /unanswered.
 
-It stores no raw user ids or names: users appear as an HMAC of their id with a salt that
-lives only in DIGIBOT_DATA_DIR. SQLite in WAL mode, so a killed process loses at most the
-entry being written and never corrupts the file.
+It stores no raw user ids or names: users appear as an HMAC of their id with a salt kept apart from
+the log (`DIGIBOT_DATA_DIR/secrets/`, a folder only the owner can open), so a copy of the log alone
+cannot be matched back to Telegram ids. ID card and phone numbers typed into a question are masked
+before it is stored (`DIGIBOT_QUERYLOG_MASK`), and rows older than the retention period
+(`DIGIBOT_QUERYLOG_RETENTION_DAYS`) are deleted. The files are readable by their owner only (0600).
+
+SQLite in WAL mode, so a killed process loses at most the entry being written and never corrupts the
+file. Writers share one connection; readers (/usage, /unanswered) use their own read-only one, so a long
+report never holds up the answers being logged.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
+import re
 import secrets
 import sqlite3
 import threading
@@ -17,9 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
 LOG_FILENAME = "querylog.sqlite"
+SECRETS_DIRNAME = "secrets"  # the salt's folder, apart from the log's
 SALT_FILENAME = "querylog.salt"
 MAX_QUESTION_CHARS = 500  # enough to read; a 10,000-character paste is not kept whole
+RETENTION_DAYS = 180
+PRUNE_BATCH = 5000  # rows deleted per statement, so a large backlog never holds the writer long
 
 _SCHEMA = """
 create table if not exists queries (
@@ -34,9 +47,30 @@ create table if not exists queries (
     confidence real not null,
     latency_ms real not null
 );
-create index if not exists queries_day on queries(day);
-create index if not exists queries_answered on queries(answered, ts);
+drop index if exists queries_day;
+drop index if exists queries_answered;
+-- Covering indexes for the readers: /usage's counts and users, its top questions, /unanswered.
+create index if not exists queries_day_users on queries(day, user_hash, answered);
+create index if not exists queries_day_questions on queries(day, intent, question, ts);
+create index if not exists queries_unanswered on queries(answered, intent, question, ts);
 """
+
+# What masking replaces. Taiwan's ID card and resident certificate numbers (a letter, then 1/2/8/9 or
+# A–D, then eight digits), mobile numbers (09xx-xxx-xxx, +886 9xx…) and landlines ((02) 2345-6789,
+# 07-123-4567, +886-2-2345-6789). Python's \d also matches full-width digits.
+_SEP = r"[-‐‑–—－\s.]?"
+_ID = re.compile(r"(?<![A-Za-zＡ-Ｚａ-ｚ\d])[A-Za-zＡ-Ｚａ-ｚ][1289ABCDabcdＡ-Ｄａ-ｄ１２８９]\d{8}(?!\d)")
+_PHONE = re.compile(
+    r"(?<![\d+＋])(?:(?:[+＋]|[0０]{2})?[8８]{2}[6６]" + _SEP + r"\(?[0０]?|\(?[0０])"  # +886 / 00886 / 0
+    r"(?:[9９]\d{2}\)?" + _SEP + r"\d{3}" + _SEP + r"\d{3}"  # mobile: 9xx xxx xxx
+    r"|[2-8２-８]\d?\)?" + _SEP + r"\d{3,4}" + _SEP + r"\d{4})"  # landline: area code, 7–8 digits
+    r"(?!\d)")
+ID_MASK, PHONE_MASK = "[身分證號]", "[電話號碼]"
+
+
+def mask_personal(text: str) -> str:
+    """`text` with ID card and phone numbers replaced by a placeholder."""
+    return _PHONE.sub(PHONE_MASK, _ID.sub(ID_MASK, text))
 
 
 @dataclass
@@ -50,15 +84,27 @@ class Usage:
 
 
 class QueryLog:
-    def __init__(self, data_dir: Path):
-        data_dir.mkdir(parents=True, exist_ok=True)
+    def __init__(self, data_dir: Path, *, retention_days: int = RETENTION_DAYS, mask: bool = True):
+        if not data_dir.exists():
+            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = data_dir / LOG_FILENAME
-        self._salt = _load_salt(data_dir / SALT_FILENAME)
+        self.retention_days = retention_days
+        self.mask = mask
+        self._salt = _load_salt(data_dir)
+        _private_file(self.path)  # SQLite gives the -wal and -shm files the database file's mode
         self._lock = threading.Lock()
         self._con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        if not self._con.execute("select 1 from sqlite_master where name = 'queries'").fetchone():
+            self._con.execute("pragma auto_vacuum=full")  # a new log gives pruned pages back to the disk
         self._con.execute("pragma journal_mode=wal")
         self._con.execute("pragma synchronous=normal")
         self._con.executescript(_SCHEMA)
+        for suffix in ("-wal", "-shm"):
+            _private_file(self.path.with_name(self.path.name + suffix), create=False)
+        self._read_lock = threading.Lock()
+        self._reader = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        self._pruned_on: str | None = None
+        self.prune()
 
     def user_hash(self, user_id: int | str | None) -> str:
         if user_id is None:
@@ -68,55 +114,113 @@ class QueryLog:
     def record(self, *, user_id: int | str | None, chat_type: str, question: str, intent: str, answered: bool,
                confidence: float, latency_ms: float, when: datetime | None = None) -> None:
         when = when or datetime.now(timezone.utc)
+        question = (question or "")[:MAX_QUESTION_CHARS]
+        if self.mask:
+            question = mask_personal(question)
         row = (when.isoformat(timespec="seconds"), when.date().isoformat(), self.user_hash(user_id), chat_type,
-               (question or "")[:MAX_QUESTION_CHARS], intent, int(bool(answered)), float(confidence),
-               float(latency_ms))
+               question, intent, int(bool(answered)), float(confidence), float(latency_ms))
         with self._lock:
             self._con.execute(
                 "insert into queries (ts, day, user_hash, chat_type, question, intent, answered, confidence,"
                 " latency_ms) values (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+        if self._pruned_on != datetime.now(timezone.utc).date().isoformat():
+            self.prune()  # once a day
+
+    def prune(self, today: datetime | None = None) -> int:
+        """Delete the rows older than the retention period (in batches); returns how many went."""
+        today = today or datetime.now(timezone.utc)
+        cutoff = (today - timedelta(days=self.retention_days)).date().isoformat()
+        deleted = 0
+        while True:
+            with self._lock:
+                gone = self._con.execute("delete from queries where id in (select id from queries where day < ?"
+                                         " order by id limit ?)", (cutoff, PRUNE_BATCH)).rowcount
+            deleted += gone
+            if gone < PRUNE_BATCH:
+                break
+        if deleted:
+            log.info("query log: deleted %d question(s) older than %d days", deleted, self.retention_days)
+        self._pruned_on = today.date().isoformat()
+        return deleted
+
+    def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._read_lock:
+            return self._reader.execute(sql, params).fetchall()
 
     def unanswered(self, n: int = 10) -> list[tuple[str, int, str]]:
         """Most recent questions the bot could not answer: (question, times asked, last asked)."""
-        with self._lock:
-            return self._con.execute(
-                "select question, count(*), max(ts) from queries where answered = 0 and intent in "
-                "('out_of_scope', 'clarify', 'fact', 'faq', 'stat') group by question order by max(ts) desc limit ?",
-                (n,)).fetchall()
+        return self._read(
+            "select question, count(*), max(ts) from queries where answered = 0 and intent in "
+            "('out_of_scope', 'clarify', 'fact', 'faq', 'stat') group by question order by max(ts) desc limit ?",
+            (n,))
 
     def usage(self, days: int = 7, top: int = 5) -> Usage:
         since = (datetime.now(timezone.utc) - timedelta(days=days - 1)).date().isoformat()
-        with self._lock:
-            per_day = self._con.execute(
-                "select day, count(*) from queries where day >= ? group by day order by day", (since,)).fetchall()
-            total, answered, users = self._con.execute(
-                "select count(*), coalesce(sum(answered), 0), count(distinct user_hash) from queries where day >= ?",
-                (since,)).fetchone()
-            tops = self._con.execute(
-                "select question, count(*) c from queries where day >= ? and intent not in "
-                "('greeting', 'thanks', 'help') group by question order by c desc, max(ts) desc limit ?",
-                (since, top)).fetchall()
-        recent = [r for r in self.unanswered(top)]
+        per_day = self._read("select day, count(*) from queries where day >= ? group by day order by day", (since,))
+        [(total, answered, users)] = self._read(
+            "select count(*), coalesce(sum(answered), 0), count(distinct user_hash) from queries where day >= ?",
+            (since,))
+        tops = self._read(
+            "select question, count(*) c from queries where day >= ? and intent not in "
+            "('greeting', 'thanks', 'help') group by question order by c desc, max(ts) desc limit ?", (since, top))
+        recent = self.unanswered(top)
         return Usage(days=per_day, total=total, answered_share=(answered / total) if total else 0.0,
                      top_questions=tops, recent_unanswered=recent, users=users)
 
     def count(self) -> int:
-        with self._lock:
-            return self._con.execute("select count(*) from queries").fetchone()[0]
+        return self._read("select count(*) from queries")[0][0]
 
     def close(self) -> None:
+        with self._read_lock:
+            self._reader.close()
         with self._lock:
             self._con.close()
 
 
-def _load_salt(path: Path) -> bytes:
-    """A random salt made once per data directory, readable only by its owner."""
+def _private_file(path: Path, create: bool = True) -> None:
+    """Make `path` readable and writable by its owner only (0600), creating it empty when asked."""
+    if create and not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    try:
+        os.chmod(path, 0o600)
+    except FileNotFoundError:
+        pass
+
+
+def salt_path(data_dir: Path) -> Path:
+    return data_dir / SECRETS_DIRNAME / SALT_FILENAME
+
+
+def _load_salt(data_dir: Path) -> bytes:
+    """The data directory's random salt, made once, in a folder of its own only the owner can open (0700,
+    the file 0600). A salt from before it moved (beside the log) is moved there, so hashes stay the same."""
+    path = salt_path(data_dir)
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    old = data_dir / SALT_FILENAME
+    if old.exists() and not path.exists():
+        os.replace(old, path)
     if path.exists():
+        os.chmod(path, 0o600)
         data = path.read_bytes()
         if len(data) >= 16:
             return data
-    salt = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # Written whole under a temporary name, then linked into place: a crash leaves no half salt, and of two
+    # processes starting together on one data directory the second uses the first one's salt.
+    tmp = path.with_name(f".{SALT_FILENAME}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
-        fh.write(salt)
-    return salt
+        fh.write(secrets.token_bytes(32))
+        fh.flush()
+        os.fsync(fh.fileno())
+    try:
+        if path.exists():  # a short salt: replaced (nothing can have been hashed with it)
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_bytes()

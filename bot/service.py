@@ -2,7 +2,13 @@
 
 `KnowledgeService.current` is the Assistant every request uses. A reload builds a new KB in a
 staging folder, checks it answers the project's labelled questions at least as well as the
-current one, and only then moves it into place and swaps the Assistant in one assignment.
+current one, and only then moves it into place and swaps the Assistant in one assignment. A reload
+is refused when the labelled questions cannot judge it (none, unreadable, or fewer than half of the
+set the serving KB was last gated on: a gutted set would let a gutted KB through).
+
+At start-up, when knowledge/ no longer builds but a KB built earlier is on disk, that last good KB
+serves, marked stale (`stale_reason`, shown by /healthz), instead of the process exiting into a
+restart loop. Staging folders left by a process killed during a reload are removed.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ class ReloadStatus(str, Enum):
     RELOADED = "reloaded"
     BUSY = "busy"  # another reload is running
     BUILD_FAILED = "build_failed"  # knowledge/ does not build; the current KB keeps serving
+    NO_GATE = "no_gate"  # the labelled questions are missing, unreadable or gutted: nothing to judge the new KB by
     WORSE = "worse"  # the new KB answers the labelled questions worse
     CRASHED = "crashed"  # a bug; the current KB keeps serving
 
@@ -67,6 +74,68 @@ def kb_is_stale(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR) -> bool:
     except KBError:
         return True
     return kb.meta.get("fingerprint") != inputs_fingerprint(knowledge_dir)
+
+
+STAGING_PREFIX = ".staging-"
+
+
+def remove_stale_staging(data_dir: Path) -> list[Path]:
+    """Remove the staging folders of reloads whose process is gone (killed mid-reload); returns them. A folder
+    carrying this process's id is also a leftover: a restarted container often gets the same id."""
+    removed = []
+    for folder in data_dir.glob(STAGING_PREFIX + "*"):
+        pid_text = folder.name[len(STAGING_PREFIX):]
+        if pid_text.isdigit() and int(pid_text) != os.getpid() and _alive(int(pid_text)):
+            continue  # another process's reload in progress (a web and a worker on one data directory)
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    if removed:
+        log.info("removed %d staging folder(s) left by an interrupted reload", len(removed))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, someone else's
+    return True
+
+
+def check_labelled_set(questions: Path, gated_on: int | None) -> tuple[list[dict] | None, str | None]:
+    """The labelled questions that gate a reload, or why they cannot: missing, unreadable, empty, or
+    fewer than half of the `gated_on` questions the serving KB was last gated on."""
+    try:
+        rows = load_questions(questions)
+    except (OSError, ValueError) as exc:
+        return None, f"the labelled questions cannot be read ({exc})"
+    if not rows:
+        return None, f"the labelled question set {questions} is empty"
+    if gated_on and len(rows) * 2 < gated_on:
+        return None, (f"the labelled question set has {len(rows):,} questions, fewer than half of the "
+                      f"{gated_on:,} the serving knowledge base was checked against")
+    return rows, None
+
+
+def load_serving_kb(data_dir: Path, knowledge_dir: Path) -> tuple[Assistant, str | None]:
+    """The Assistant to serve at start-up, built first when missing or stale; and, when knowledge/ does not
+    build but an earlier KB is on disk, that last good KB with the reason it is stale. BuildError when there
+    is no KB to fall back on."""
+    try:
+        ensure_kb(data_dir, knowledge_dir)
+        return Assistant.load(data_dir), None
+    except BuildError as exc:
+        if not (data_dir / KB_FILENAME).exists():
+            raise
+        try:
+            assistant = Assistant.load(data_dir)
+        except KBError:
+            raise exc from None
+        log.error("knowledge/ does not build (%s); serving the last good knowledge base, built %s, until it "
+                  "is fixed and reloaded", exc, assistant.kb.meta.get("built_at", "earlier"))
+        return assistant, f"knowledge/ does not build: {exc}"
 
 
 def ensure_kb(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR) -> bool:
@@ -146,11 +215,14 @@ class KnowledgeService:
         self.knowledge_dir = knowledge_dir
         self.questions = questions or knowledge_dir / "curated" / "questions"
         self._lock = threading.Lock()  # one reload at a time
+        self.stale_reason: str | None = None  # why the serving KB is older than knowledge/ (None: it is not)
         if current is None:
-            ensure_kb(data_dir, knowledge_dir)
-        self.current = current or Assistant.load(data_dir)
+            remove_stale_staging(data_dir)
+            current, self.stale_reason = load_serving_kb(data_dir, knowledge_dir)
+        self.current = current
         self.loaded_at = time.time()
         self._current_score: EvalReport | None = None  # the serving KB's gate score, computed once
+        self._gated_on = self._labelled_count()  # the labelled set's size the serving KB goes with
 
     @property
     def kb(self):
@@ -161,8 +233,12 @@ class KnowledgeService:
         started = time.perf_counter()
         if not self._lock.acquire(blocking=False):
             return ReloadResult(ReloadStatus.BUSY, "a reload is already running", 0.0)
-        staging = self.data_dir / f".staging-{os.getpid()}"
+        staging = self.data_dir / f"{STAGING_PREFIX}{os.getpid()}"
         try:
+            rows, problem = check_labelled_set(self.questions, self._gated_on)
+            if problem:
+                return ReloadResult(ReloadStatus.NO_GATE, f"{problem}; the current knowledge base keeps serving",
+                                    time.perf_counter() - started)
             try:
                 built = build_kb(staging, self.knowledge_dir)
                 ensure_ranker(staging, self.knowledge_dir)  # retrained when the labelled sets changed
@@ -171,9 +247,9 @@ class KnowledgeService:
                 return ReloadResult(ReloadStatus.BUILD_FAILED, f"build failed, the current knowledge base keeps serving: {exc}",
                                     time.perf_counter() - started)
             if self._current_score is None:
-                self._current_score = self._score(self.current)
-            old, new = self._current_score, self._score(candidate)
-            if old is not None and new is not None and new.score < old.score:
+                self._current_score = evaluate(self.current, rows)
+            old, new = self._current_score, evaluate(candidate, rows)
+            if new.score < old.score:
                 return ReloadResult(
                     ReloadStatus.WORSE, f"the new knowledge base answers the labelled questions worse ({new.score:.1%} vs "
                            f"{old.score:.1%}); the current one keeps serving",
@@ -182,19 +258,18 @@ class KnowledgeService:
             candidate.kb.path = self.data_dir / KB_FILENAME
             self.current = candidate  # one assignment: requests see the old or the new, never a mix
             self._current_score = new
+            self._gated_on = len(rows)
+            self.stale_reason = None
             self.loaded_at = time.time()
             return ReloadResult(ReloadStatus.RELOADED, "reloaded", time.perf_counter() - started, built.counts,
-                                old.score if old else None, new.score if new else None)
+                                old.score, new.score)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
             self._lock.release()
 
-    def _score(self, assistant: Assistant) -> EvalReport | None:
-        if not self.questions.exists():
-            return None
+    def _labelled_count(self) -> int | None:
+        """How many labelled questions there are now (None when they cannot be read)."""
         try:
-            rows = load_questions(self.questions)
-        except ValueError as exc:
-            log.warning("labelled questions unusable, reload not gated: %s", exc)
+            return len(load_questions(self.questions))
+        except (OSError, ValueError):
             return None
-        return evaluate(assistant, rows)

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from bot import redact
 from bot.config import Config, ConfigError
 
 COMMANDS = {
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"digibot: {exc}", file=sys.stderr)
         return 2
+    redact.install(config)  # the token and the webhook secret are masked in every log line, at any verbosity
     handler = {
         "build-kb": cmd_build_kb, "ask": cmd_ask, "eval": cmd_eval, "train": cmd_train, "chat": cmd_chat,
         "outline": cmd_outline,

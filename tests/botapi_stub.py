@@ -42,6 +42,7 @@ MAX_CAPTION = 1024
 MAX_CALLBACK_DATA = 64
 MAX_CALLBACK_ANSWER = 200
 _UNSET: Any = object()
+_TOKEN_FORM = re.compile(r"^\d+:[A-Za-z0-9_-]+$")  # a well-formed token: wrong ones get 401, malformed ones 404
 
 # Parameters Telegram decodes as JSON when they arrive form-encoded.
 _JSON_PARAMS = {
@@ -609,7 +610,10 @@ class BotAPIStub:
         self.calls.append(call)
         await self._notify_now()  # predicates may look at requests in flight (a long poll started)
         try:
-            if request.match_info["token"] != self.token:
+            token = request.match_info["token"]
+            if not _TOKEN_FORM.match(token):
+                raise _Reject(404, "Not Found")  # Telegram answers a malformed token so
+            if token != self.token:
                 raise _Reject(401, "Unauthorized")
             rule = self._pick_fault(method)
             if rule is not None:
@@ -1036,15 +1040,16 @@ async def polling(application: Any, *, timeout: int = 1):
 
 @contextlib.asynccontextmanager
 async def running_bot(api: BotAPIStub, service: Any, data_dir: Any, *, admin_ids: Iterable[int] = (),
-                      official_ids: Iterable[int] = (), querylog: Any = None):
-    """digibot's own Application (handlers/telegram/app.py) polling this stand-in; yields the Application."""
+                      official_ids: Iterable[int] = (), querylog: Any = None, **settings: Any):
+    """digibot's own Application (handlers/telegram/app.py) polling this stand-in; yields the Application.
+    `settings` are further Config fields (e.g. ask_rate_per_minute, ask_burst)."""
     from bot.config import Config
     from bot.core import Core
     from bot.querylog import QueryLog
     from handlers.telegram.app import build_application
 
     config = Config(token=api.token, api_base_url=api.base_url, admin_ids=frozenset(admin_ids),
-                    official_ids=frozenset(official_ids), data_dir=data_dir)
+                    official_ids=frozenset(official_ids), data_dir=data_dir, **settings)
     log = querylog if querylog is not None else QueryLog(data_dir)
     application = build_application(config, Core(service, log))
     try:

@@ -155,3 +155,47 @@ def telegram_text(text: str) -> str | None:
     while utf16_len(text) > 4096:
         text = text[: len(text) - (utf16_len(text) - 4096 + 1) // 2 - 1].rstrip()
     return text or None
+
+
+# ------------------------------------------------------------------------------ worst cases
+def worst_case_questions(n: int = 10, seed: int = 2_000, length: int = 2000) -> list[str]:
+    """`n` crafted questions of `length` characters built to make answering slow: the report's own
+    indicator names, axis names, FAQ phrases and words run together with question words and years (the
+    mixtures that cost most per character when measured), random CJK text, and labelled questions pasted
+    end to end. The same for the same seed."""
+    import re
+    from pathlib import Path
+
+    from knowledge.build import KNOWLEDGE_DIR
+
+    curated = Path(KNOWLEDGE_DIR) / "curated"
+    report = next((Path(KNOWLEDGE_DIR) / "source").glob("*.txt")).read_text(encoding="utf-8")
+    han = re.compile(r"[\u4e00-\u9fff]{2,10}")
+    pools = {
+        "indicators": han.findall((curated / "indicators.yaml").read_text(encoding="utf-8")),
+        "axes": han.findall((curated / "axes.yaml").read_text(encoding="utf-8")),
+        "faq": han.findall((curated / "faq.yaml").read_text(encoding="utf-8")),
+        "words": sorted(set(re.findall(r"[\u4e00-\u9fff]{2,4}", report))),
+        "asking": ["多少", "幾個", "哪個機關", "什麼時候", "排名", "預算", "比較", "增加", "平均", "加總", "和",
+                   "2017年", "2018年", "2019年", "2020年", "民國108年", "去年", "主軸3", "第五主軸"],
+    }
+    labelled = [line.split('"q": "', 1)[1].split('"', 1)[0] for f in sorted((curated / "questions").glob("*.jsonl"))
+                for line in f.read_text(encoding="utf-8").splitlines() if '"q": "' in line]
+    mixtures = [("indicators", "axes", "asking", "words"), ("asking", "faq", "indicators"), ("indicators",),
+                ("faq", "indicators"), ("words", "indicators"), ("words",)]
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        shape = i % (len(mixtures) + 2)
+        if shape < len(mixtures):
+            names, sep = mixtures[shape], rng.choice(("", "，", "？", " "))
+            parts: list[str] = []
+            while len(sep.join(parts)) < length:
+                parts.append(rng.choice(pools[rng.choice(names)]))
+            text = sep.join(parts)
+        elif shape == len(mixtures):
+            text = "".join(chr(rng.randint(0x4E00, 0x9FFF)) for _ in range(length))
+        else:
+            text = "？".join(rng.sample(labelled, min(len(labelled), 200)))
+        out.append(text[:length])
+    return out

@@ -9,6 +9,7 @@ import sys
 import pytest
 import yaml
 
+from bot.config import Config
 from bot.core import open_core
 from knowledge.build import KB_FILENAME, KNOWLEDGE_DIR, BuildError, build_kb, inputs_fingerprint
 from knowledge.outline import compact_path
@@ -192,7 +193,7 @@ def test_a_long_running_command_refuses_to_start_on_a_broken_curated_file(knowle
     faq_path = knowledge_copy / "curated" / "faq.yaml"
     entry = next(e for e in yaml.safe_load(faq_path.read_text(encoding="utf-8")) if "9,735" in e["answer"])
     _edit(faq_path, entry["answer"], entry["answer"].replace("9,735", "9,753"))
-    assert open_core(tmp_path / "data", "serve", knowledge_copy) is None
+    assert open_core(Config(data_dir=tmp_path / "data"), "serve", knowledge_copy) is None
     said = capsys.readouterr().err
     assert said.startswith("digibot serve: the knowledge base could not be built")
     assert entry["id"] in said and "faq.yaml" in said

@@ -129,6 +129,17 @@ def test_every_command_is_documented():
         assert f"digibot {command}" in readme, command
 
 
+def test_every_setting_is_in_the_readme_configuration_table():
+    import re
+
+    source = (REPO / "bot" / "config.py").read_text(encoding="utf-8")
+    names = set(re.findall(r'"((?:TELEGRAM|DIGIBOT|WEBHOOK)_[A-Z_]+|PORT)"', source))
+    assert {"TELEGRAM_BOT_TOKEN", "DIGIBOT_QUERYLOG_RETENTION_DAYS", "DIGIBOT_HTTP_BODY_TIMEOUT"} <= names
+    table = [line for line in (REPO / "README.md").read_text(encoding="utf-8").splitlines() if line.startswith("| `")]
+    documented = {name for line in table for name in re.findall(r"`([A-Z_]+)`", line.split(" | ")[0])}
+    assert names <= documented, names - documented
+
+
 def test_bad_configuration_is_one_clear_line(data_dir):
     result = _process(["ask", "hi"], data_dir, timeout=60, PORT="eighty")
     assert result.returncode == 2 and "PORT must be a number" in result.stderr

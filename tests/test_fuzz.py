@@ -146,7 +146,7 @@ async def test_api_ask_survives_3000_hostile_questions_and_500_malformed_bodies(
         if too_long:
             ok = response.status in (400, 413) and data.get("error") in ("bad_request", "payload_too_large")
         else:
-            ok = response.status == 200 and set(data) == ANSWER_KEYS and data["intent"] in INTENTS \
+            ok = response.status == 200 and set(data) - {"read_chars"} == ANSWER_KEYS and data["intent"] in INTENTS \
                 and isinstance(data["answer"], str) and data["answer"].strip()
         if not ok:
             failures.append((i, kind, text[:80], response.status, str(data)[:200]))
@@ -191,7 +191,8 @@ async def test_telegram_handlers_survive_2000_hostile_messages(service, data_dir
     expected: dict[int, int] = defaultdict(int)  # chat → messages needing at least one response
     pushed: dict[int, list[dict]] = defaultdict(list)
     async with LoadStub() as api:
-        async with running_bot(api, service, data_dir) as application:
+        # The per-user question limit is not under test (a running conversation here sends ten or more).
+        async with running_bot(api, service, data_dir, ask_rate_per_minute=10**9, ask_burst=10**6) as application:
             throttle_off(application)  # 30 messages a second would make this a four-minute test
             sent = 0
             for i, (kind, raw) in enumerate(generate(3000, seed=20_190_101, weights=WEIGHTS)):

@@ -29,7 +29,8 @@ QUESTIONS = [("iTaiwan 熱點有幾個?", "9,735"), ("數位經濟規模2019年�
 
 @pytest.fixture
 async def bot(api, service, data_dir):
-    async with running_bot(api, service, data_dir, admin_ids={ADMIN}) as application:
+    # Bursts of 20 from one user: the per-user question limit (tests/test_telegram_delivery.py) is not under test.
+    async with running_bot(api, service, data_dir, admin_ids={ADMIN}, ask_burst=100) as application:
         yield application
 
 

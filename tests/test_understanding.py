@@ -4,7 +4,7 @@ import pytest
 
 from intents.classify import smalltalk_intent, strip_leading_greeting
 from intents.entities import extract_years
-from intents.normalize import match_form, normalize
+from intents.normalize import ANALYSED_CHARS, match_form, normalize
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,8 @@ def test_traditional_input_keeps_report_characters(understander):
 
 def test_control_characters_and_length_cap():
     n = normalize("熱點\x00\x07有幾個" + "字" * 5000)
-    assert "\x00" not in n.original and n.truncated and len(n.original) == 2000
+    assert "\x00" not in n.original and n.truncated and len(n.original) == ANALYSED_CHARS
+    assert not normalize("字" * ANALYSED_CHARS).truncated
 
 
 def test_jieba_works_on_simplified_and_keeps_report_terms(understander):

@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.config import Config
 from handlers.web.api import STATIC_DIR
+from bot.core import MAX_QUESTION_CHARS as READ_CHARS
 from handlers.web.http import MAX_BODY_BYTES, MAX_QUESTION_CHARS, RateLimiter
 from handlers.web.webhook import webhook_path
 
@@ -170,10 +171,13 @@ async def test_follow_up_context_is_kept_per_browser_session(client):
     assert "4.7兆" not in other["answer"]
 
 
-async def test_question_at_the_limit_is_accepted(client):
+async def test_question_at_the_limit_is_accepted_and_says_how_much_was_read(client):
     response = await ask(client, {"q": "寬頻" * (MAX_QUESTION_CHARS // 2)})
     assert response.status == 200
-    assert set(await response.json()) == ANSWER_KEYS
+    body = await response.json()
+    assert set(body) == ANSWER_KEYS | {"read_chars"} and body["read_chars"] == READ_CHARS < MAX_QUESTION_CHARS
+    short = await (await ask(client, {"q": "寬頻" * (READ_CHARS // 2)})).json()
+    assert set(short) == ANSWER_KEYS  # read whole: nothing to say
 
 
 @pytest.mark.parametrize("body, fragment", [
@@ -250,6 +254,7 @@ async def test_a_failure_inside_is_a_json_500_without_traceback(make_client, web
     class Broken:
         kb = web_service.kb
         loaded_at = web_service.loaded_at
+        stale_reason = None
 
         @property
         def current(self):
@@ -392,7 +397,7 @@ async def test_healthz_reports_kb_version_and_uptime(client, web_service):
     assert_security_headers(response)
     body = await response.json()
     assert body["status"] == "ok"
-    assert set(body["kb"]) == {"source_sha256", "built_at", "counts"}
+    assert set(body["kb"]) == {"source_sha256", "built_at", "counts", "stale"} and body["kb"]["stale"] is False
     assert re.fullmatch(r"[0-9a-f]{64}", body["kb"]["source_sha256"])
     assert body["kb"]["source_sha256"] == web_service.kb.meta["source_sha256"]
     assert datetime.fromisoformat(body["kb"]["built_at"])
@@ -408,6 +413,7 @@ async def test_healthz_follows_an_admin_reload(make_client, web_service):
         def __init__(self, inner):
             self.inner, self.loaded_at = inner, inner.loaded_at
             self.current = inner.current
+            self.stale_reason = None
 
         @property
         def kb(self):

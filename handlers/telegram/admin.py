@@ -13,7 +13,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 from telegram import Message, Update
-from telegram.constants import ParseMode
+from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
@@ -56,6 +56,28 @@ def requires(role: str):
         return checked
 
     return wrap
+
+
+def private_only(command):
+    """Run a command whose output quotes citizens' questions only in a private chat; in a group (or a channel),
+    answer briefly and ask the user to message the bot privately. Goes inside `requires`, so a user without
+    the role is refused first, in any chat."""
+
+    @functools.wraps(command)
+    async def checked(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = update.effective_chat
+        if chat is not None and chat.type != ChatType.PRIVATE:
+            log.info("/%s asked in a %s chat by %s: pointed to a private chat", command.__name__, chat.type,
+                     common.who(context, update))
+            bot = f"@{context.bot.username}" if context.bot.username else "我"
+            await common.send_html(
+                context, chat.id,
+                f"/{command.__name__} 的內容含有民眾的提問，不在群組中顯示。請私訊 {escape(bot)} 再輸入 /{command.__name__}。",
+                reply_to=update.effective_message)
+            return
+        await command(update, context)
+
+    return checked
 
 
 def _int_arg(args: list[str] | None, default: int, low: int, high: int) -> int:
@@ -114,6 +136,7 @@ async def _edit(context: ContextTypes.DEFAULT_TYPE, message: Message, chat_id: i
 
 # -------------------------------------------------------------------------- /unanswered
 @requires("admin")
+@private_only
 async def unanswered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """List the most recent questions the bot could not answer, with how often they were asked."""
     n = _int_arg(context.args, 10, 1, 50)
@@ -130,6 +153,7 @@ async def unanswered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 
 # ------------------------------------------------------------------------------- /usage
 @requires("official")
+@private_only
 async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Questions per day, top questions, share answered and recent unanswered, from the query log."""
     days = _int_arg(context.args, 7, 1, 90)

@@ -25,6 +25,8 @@ from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, BaseU
 
 from bot.config import Config
 from bot.core import Core, open_core
+from bot.ratelimit import RateLimiter
+from bot.redact import error_type
 
 from . import admin, citizen, errors, menu, stats
 from .render import ButtonStore
@@ -34,6 +36,15 @@ log = logging.getLogger(__name__)
 # Update kinds the bot asks Telegram for (also what a webhook should be registered with).
 KNOWN_COMMAND = r"^/(?:start|help|about|stats|chart|export|usage|unanswered|reload)(?:@\w+)?(?:\s|$)"
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
+
+class PossiblyDelivered(TimedOut):
+    """A request timed out after it was sent: Telegram may have carried it out (a message may be in the
+    chat), so it is not repeated and the user is not told it failed."""
+
+    def __init__(self, endpoint: str):
+        super().__init__(f"{endpoint} timed out after it was sent; it may have been delivered")
+        self.endpoint = endpoint
+
 
 class RetryingRateLimiter(AIORateLimiter):
     """AIORateLimiter (Telegram's flood limits; waits out 429 `retry_after` and retries) that also
@@ -74,7 +85,7 @@ class RetryingRateLimiter(AIORateLimiter):
                     self.possibly_delivered += 1
                     log.warning("%s timed out after it was sent; it may have been delivered, so it is not "
                                 "repeated (%d so far)", endpoint, self.possibly_delivered)
-                    raise
+                    raise PossiblyDelivered(endpoint) from exc
                 if attempt >= self._network_retries:
                     raise
             except NetworkError:
@@ -157,7 +168,8 @@ def build_application(config: Config, core: Core, *, polling: bool = True) -> Ap
     if not polling:
         builder = builder.updater(None)
     application = builder.build()
-    application.bot_data.update(core=core, config=config, buttons=ButtonStore())
+    application.bot_data.update(core=core, config=config, buttons=ButtonStore(),
+                                limiter=RateLimiter(config.ask_rate_per_minute, config.ask_burst))
     _add_handlers(application)
     return application
 
@@ -198,7 +210,7 @@ def run_polling(config: Config) -> int:
         print("digibot run: set TELEGRAM_BOT_TOKEN to the bot's token (from @BotFather) to run the Telegram bot",
               file=sys.stderr)
         return 2
-    core = open_core(config.data_dir, "run")
+    core = open_core(config, "run")
     if core is None:
         return 1
     application = build_application(config, core)
@@ -210,7 +222,8 @@ def run_polling(config: Config) -> int:
               file=sys.stderr)
         return 1
     except (NetworkError, Forbidden) as exc:
-        print(f"digibot run: cannot reach the Telegram Bot API at {config.api_base_url}: {exc}", file=sys.stderr)
+        print(f"digibot run: cannot reach the Telegram Bot API at {config.api_base_url} ({error_type(exc)})",
+              file=sys.stderr)
         return 1
     finally:
         core.close()

@@ -10,7 +10,7 @@ from telegram import Message, MessageEntity, Update
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes, filters
 
-from bot.core import MAX_QUESTION_CHARS
+from bot.core import MAX_QUESTION_CHARS, read_partly
 
 from . import common, menu, render
 
@@ -58,10 +58,10 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, te
     """Ask the core (the current KB, with this chat's context), log it, and send the reply."""
     chat = update.effective_chat
     await common.show_action(context, chat.id)
-    answer = common.core(context).answer(text, common.session_for(context, chat.id), channel=chat.type,
-                                         user=update.effective_user.id if update.effective_user else None)
+    answer = await common.core(context).ask(text, common.session_for(context, chat.id), channel=chat.type,
+                                            user=update.effective_user.id if update.effective_user else None)
     body = render.answer_html(answer)
-    if len(text) > MAX_QUESTION_CHARS:
+    if read_partly(text):
         body += f"\n\n<i>（訊息很長，我只讀了前 {MAX_QUESTION_CHARS:,} 個字。）</i>"
     await common.send_html(context, chat.id, body, markup=render.answer_keyboard(answer, common.buttons(context)),
                            reply_to=reply_to)
@@ -70,6 +70,8 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, te
 async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Answer a text message, or answer an edited one again."""
     message = update.effective_message
+    if not await common.take_turn(update, context):
+        return
     text = _without_mention(message.text or "", context.bot.username)
     edited = update.edited_message is not None
     await answer_question(update, context, text,
@@ -83,6 +85,8 @@ async def suggestion_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE)
     question_text = payload["q"] if payload else _label_of(query.message, query.data)
     if not question_text:
         await common.acknowledge(update, "這個按鈕已失效，請直接輸入問題。")
+        return
+    if not await common.take_turn(update, context):
         return
     await common.acknowledge(update)
     await answer_question(update, context, question_text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Sequence
 
 from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters, Update
@@ -13,6 +14,7 @@ from telegram.ext import ContextTypes
 
 from bot.config import Config
 from bot.core import Core
+from bot.ratelimit import RateLimiter
 from bot.session import Session
 
 from .render import ButtonStore, split_html
@@ -32,6 +34,39 @@ def config(context: ContextTypes.DEFAULT_TYPE) -> Config:
 
 def buttons(context: ContextTypes.DEFAULT_TYPE) -> ButtonStore:
     return context.bot_data["buttons"]
+
+
+def limiter(context: ContextTypes.DEFAULT_TYPE) -> RateLimiter:
+    return context.bot_data["limiter"]
+
+
+async def take_turn(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Whether this user may have another question answered (or chart drawn) now: the same token bucket
+    per user as the web's per address (DIGIBOT_ASK_RATE_PER_MINUTE, DIGIBOT_ASK_BURST). The first refusal
+    of a run says how long to wait; the ones after it are silent, so a flood costs no flood of replies."""
+    user = update.effective_user
+    key = f"user:{user.id}" if user else f"chat:{update.effective_chat.id if update.effective_chat else 0}"
+    told: set[str] = context.bot_data.setdefault("rate_limited", set())
+    wait = limiter(context).acquire(key)
+    if wait <= 0:
+        told.discard(key)
+        return True
+    if key in told:
+        return False
+    told.add(key)
+    seconds = max(1, math.ceil(wait))
+    log.info("rate limited user %s for %d s", who(context, update), seconds)
+    text = f"您問得有點快 🙏 請 {seconds} 秒後再問下一題。"
+    if update.callback_query is not None:
+        try:
+            await update.callback_query.answer(text)
+            return False
+        except BadRequest:
+            pass  # already answered (or expired): say it in the chat
+    if update.effective_chat is not None:
+        await send_html(context, update.effective_chat.id, text,
+                        reply_to=update.effective_message if in_group(update) else None)
+    return False
 
 
 def session_for(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> Session:

@@ -1,4 +1,12 @@
-"""The error handler: log what went wrong with its context, and tell the user."""
+"""The error handler: log what went wrong with its context, and tell the user.
+
+- A bug: logged with its traceback; the user is told sorry (SORRY).
+- A reply that could not be sent (the Bot API unreachable, 5xx or 429 after every retry of
+  `RetryingRateLimiter`): logged, and the user is told once that the answer was lost (UNDELIVERED),
+  as soon as the bot can reach them again — never silently dropped.
+- A reply that timed out after it was sent (`PossiblyDelivered`): it may be in the chat, so it is
+  counted and logged by the rate limiter and nothing more is said.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +16,14 @@ from telegram import Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ContextTypes
 
+from bot.redact import error_type
+
 from . import common
 
 log = logging.getLogger(__name__)
 
 SORRY = "抱歉，處理您的訊息時發生錯誤 🙇 請稍後再試一次，或換個方式提問。"
+UNDELIVERED = "抱歉，剛才的回覆因為連線問題沒能送出 🙇 請再傳一次您的問題。"
 
 
 def describe(update: object, context: ContextTypes.DEFAULT_TYPE) -> str:
@@ -34,17 +45,29 @@ def describe(update: object, context: ContextTypes.DEFAULT_TYPE) -> str:
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log the error with context and, when there is a chat, say sorry there."""
+    """Log the error with context and, when there is a chat, tell the user what happened."""
+    from .app import PossiblyDelivered  # app.py wires this module in
+
     error = context.error
     if update is None and isinstance(error, NetworkError):
         # Polling hiccups: python-telegram-bot retries getUpdates by itself.
-        log.warning("network error talking to the Bot API (retrying): %s", error)
+        log.warning("network error talking to the Bot API (retrying): %s", error_type(error))
         return
-    log.error("error while handling %s: %s", describe(update, context), error, exc_info=error)
+    if isinstance(error, PossiblyDelivered):
+        return  # counted and logged where it happened; the reply may well be in the chat
+    if isinstance(error, Forbidden):
+        log.info("could not reach %s: the bot was blocked or removed (%s)", describe(update, context),
+                 error_type(error))
+        return  # nobody to tell
+    if isinstance(error, (NetworkError, RetryAfter)) and not isinstance(error, BadRequest):
+        # TimedOut is a NetworkError; so is BadRequest in python-telegram-bot, but that one is our bug.
+        log.error("a reply to %s could not be sent after every retry (%s); the user will be told",
+                  describe(update, context), error_type(error))
+        tell_undelivered(update, context)
+        return
+    log.error("error while handling %s: %s", describe(update, context), error_type(error), exc_info=error)
     if not isinstance(update, Update) or update.effective_chat is None:
         return
-    if isinstance(error, Forbidden):
-        return  # blocked by the user or removed from the group: nobody to tell
     if update.callback_query is not None:
         try:
             await update.callback_query.answer(SORRY[:200])
@@ -53,9 +76,31 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             pass  # the query expired: say it in the chat instead
         except TelegramError:
             return
-    if isinstance(error, (RetryAfter, TimedOut)):
-        return  # telling the user would run into the same wall
     try:
         await context.bot.send_message(update.effective_chat.id, SORRY)
     except TelegramError as exc:
-        log.warning("could not tell the user about the error: %s", exc)
+        log.warning("could not tell the user about the error (%s)", error_type(exc))
+
+
+def tell_undelivered(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Tell the chat, once, that a reply was lost. In the background (the rate limiter's own retries wait
+    out the outage); while one notice to a chat is on its way, further losses in that chat add none."""
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    chat_id = update.effective_chat.id
+    pending: set[int] = context.bot_data.setdefault("undelivered", set())
+    if chat_id in pending:
+        return
+    pending.add(chat_id)
+
+    async def tell() -> None:
+        try:
+            await context.bot.send_message(chat_id, UNDELIVERED)
+            log.info("told %s that a reply was lost", describe(update, context))
+        except (TelegramError, TimedOut) as exc:
+            log.error("could not tell %s that a reply was lost either (%s)", describe(update, context),
+                      error_type(exc))
+        finally:
+            pending.discard(chat_id)
+
+    context.application.create_task(tell(), update=update, name=f"undelivered:{update.update_id}")

@@ -132,6 +132,8 @@ async def chart_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 async def send_chart(update: Update, context: ContextTypes.DEFAULT_TYPE, kind: str, **options) -> None:
     chat_id = update.effective_chat.id
     kb = common.core(context).kb
+    if not await common.take_turn(update, context):  # drawing costs CPU like answering: the same limit
+        return
     await common.show_action(context, chat_id, ChatAction.UPLOAD_PHOTO)
     from bot import charts  # matplotlib is loaded when the first chart is drawn, not at start-up
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -11,9 +10,11 @@ from typing import Callable
 from aiohttp import web
 
 from bot.tables import budget_csv, budget_table, indicator_csv, indicator_table
+from bot.core import MAX_QUESTION_CHARS as READ_CHARS
+from bot.core import read_partly
 
 from .http import (CORE, LIMITER, MAX_BODY_BYTES, MAX_QUESTION_CHARS, SESSION_ID, SETTINGS, TELEGRAM, client_key,
-                   dumps, json_error, read_body)
+                   dumps, json_error, loads_json, read_body)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -24,7 +25,12 @@ async def index(request: web.Request) -> web.StreamResponse:
 
 
 async def ask(request: web.Request) -> web.Response:
-    """POST /api/ask: one question in, the Answer JSON out."""
+    """POST /api/ask: one question in, the Answer JSON out (answered on the core's worker threads)."""
+    if request.content_type != "application/json":
+        # Only JSON: a form or text/plain POST is a "simple" request a browser sends from any web page
+        # without asking first (no CORS preflight), so accepting it would let other sites post questions.
+        return json_error(415, f"send the question as JSON with Content-Type: application/json (got "
+                               f"{request.content_type or 'none'})", accept="application/json")
     wait = request.app[LIMITER].acquire(client_key(request))
     if wait > 0:
         retry = max(1, math.ceil(wait))
@@ -35,14 +41,9 @@ async def ask(request: web.Request) -> web.Response:
     if isinstance(body, web.Response):
         return body
     try:
-        data = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        return json_error(400, "the body must be UTF-8 encoded JSON")
-    except json.JSONDecodeError as exc:
-        return json_error(400, f"the body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
-                               'send {"q": "your question"}')
-    except RecursionError:
-        return json_error(400, 'the body nests too deeply to be a question; send {"q": "your question"}')
+        data = loads_json(body)
+    except ValueError as exc:
+        return json_error(400, f'{exc}; send {{"q": "your question"}}')
     if not isinstance(data, dict):
         return json_error(400, 'the body must be a JSON object like {"q": "your question"}')
     if "q" not in data:
@@ -61,8 +62,12 @@ async def ask(request: web.Request) -> web.Response:
             return json_error(400, '"session" must be 1–64 characters of letters, digits, "-" or "_" '
                                    "(a UUID works)")
     core = request.app[CORE]
-    answer = core.answer(question, core.session(session_id and f"web:{session_id}"), channel="web", user=session_id)
-    return web.json_response(answer.to_dict(), dumps=dumps)
+    answer = await core.ask(question, core.session(session_id and f"web:{session_id}"), channel="web",
+                            user=session_id)
+    reply = answer.to_dict()
+    if read_partly(question):
+        reply["read_chars"] = READ_CHARS  # a longer question is read only this far; the page says so
+    return web.json_response(reply, dumps=dumps)
 
 
 async def examples(request: web.Request) -> web.Response:
@@ -124,11 +129,14 @@ async def healthz(request: web.Request) -> web.Response:
     body = {
         "status": "ok",
         "kb": {"source_sha256": kb.meta.get("source_sha256"), "built_at": kb.meta.get("built_at"),
-               "counts": kb.counts},
+               "counts": kb.counts, "stale": service.stale_reason is not None},
         "kb_loaded_at": _iso(service.loaded_at),
         "uptime_seconds": round(time.monotonic() - request.app[SETTINGS].started, 3),
         "telegram": "webhook" if telegram else "disabled",
     }
+    if service.stale_reason is not None:
+        body["kb"]["note"] = ("knowledge/ does not build, so the last knowledge base that did is serving; "
+                              "the reason is in the log, and an admin's /reload swaps in the fixed one")
     if telegram:
         body["telegram_ready"] = telegram.ready
     return web.json_response(body, dumps=dumps)

@@ -7,13 +7,14 @@ import asyncio
 import json
 import logging
 import re
-import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
+import aiohttp.web_response
 from aiohttp import web
 
 from bot.config import Config
+from bot.ratelimit import RateLimiter  # noqa: F401 - the web channel's limiter (tests import it from here)
 
 log = logging.getLogger("handlers.web")
 
@@ -38,12 +39,15 @@ SECURITY_HEADERS = {
 TEXT_TYPES = ("text/html", "text/css", "application/javascript", "text/javascript", "image/svg+xml")
 
 ERROR_CODES = {
-    400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 408: "request_timeout",
     413: "payload_too_large", 415: "unsupported_media_type", 429: "too_many_requests",
     500: "internal_error", 503: "unavailable",
 }
 
-# Keys on the Application (typed, so aiohttp does not warn).
+SERVER_NAME = "digibot"  # the Server header: no Python or aiohttp version for a scanner to match
+# security_headers sets it on the app's responses; aiohttp's own answers to requests it cannot parse (a 400
+# before any route runs) take this module default, which otherwise names both versions.
+aiohttp.web_response.SERVER_SOFTWARE = SERVER_NAME
 
 # Keys on the Application (typed, so aiohttp does not warn).
 CORE = web.AppKey("core", Any)
@@ -51,42 +55,6 @@ LIMITER = web.AppKey("limiter", Any)
 SETTINGS = web.AppKey("settings", Any)
 TELEGRAM = web.AppKey("telegram", Any)
 INFLIGHT = web.AppKey("inflight", Any)
-
-
-# ---------------------------------------------------------------------- rate limit
-class RateLimiter:
-    """Token buckets by client key: `rate` tokens a second, holding at most `burst`."""
-
-    def __init__(self, rate_per_minute: float = Config.ask_rate_per_minute, burst: int = Config.ask_burst,
-                 clock: Callable[[], float] = time.monotonic, max_clients: int = 10000):
-        if rate_per_minute <= 0 or burst < 1:
-            raise ValueError("rate_per_minute must be positive and burst at least 1")
-        self.rate = rate_per_minute / 60.0
-        self.burst = float(burst)
-        self.clock = clock
-        self.max_clients = max_clients
-        self._buckets: dict[str, tuple[float, float]] = {}  # key → (tokens, at)
-
-    def acquire(self, key: str) -> float:
-        """Take one token for `key`: 0 when allowed, else the seconds until a token is available."""
-        now = self.clock()
-        tokens, at = self._buckets.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - at) * self.rate)
-        if tokens >= 1.0:
-            self._buckets[key] = (tokens - 1.0, now)
-            if len(self._buckets) > self.max_clients:
-                self._forget_idle(now)
-            return 0.0
-        self._buckets[key] = (tokens, now)
-        return (1.0 - tokens) / self.rate
-
-    def _forget_idle(self, now: float) -> None:
-        """Drop buckets that have refilled completely (they equal a new one); memory stays bounded."""
-        full = (self.burst / self.rate)
-        for key in [k for k, (_, at) in self._buckets.items() if now - at >= full]:
-            del self._buckets[key]
-        while len(self._buckets) > self.max_clients:  # still too many: drop the least recently seen
-            del self._buckets[min(self._buckets, key=lambda k: self._buckets[k][1])]
 
 
 class InFlight:
@@ -120,6 +88,8 @@ class InFlight:
 class Settings:
     trust_proxy: bool
     started: float  # time.monotonic() at app creation, for uptime
+    header_timeout: float = Config.http_header_timeout  # seconds to send the headers (the server's keep-alive)
+    body_timeout: float = Config.http_body_timeout  # seconds to send a body
 
 
 # ---------------------------------------------------------------------- errors
@@ -160,6 +130,7 @@ async def error_middleware(request: web.Request, handler):
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER_NAME
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     ctype = response.headers.get("Content-Type", "")
@@ -170,9 +141,10 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
 
 
 def client_key(request: web.Request) -> str:
-    """The client for rate limiting: the socket peer, or X-Forwarded-For's last hop when trusted."""
+    """The client for rate limiting: the socket peer, or X-Forwarded-For's last hop when trusted. Several
+    X-Forwarded-For lines are one list (RFC 9110): a client's own line comes first and the proxy's last."""
     if request.app[SETTINGS].trust_proxy:
-        forwarded = request.headers.get("X-Forwarded-For", "")
+        forwarded = ",".join(request.headers.getall("X-Forwarded-For", []))
         hops = [h.strip() for h in forwarded.split(",") if h.strip()]
         if hops:
             return hops[-1]
@@ -181,17 +153,42 @@ def client_key(request: web.Request) -> str:
 
 
 async def read_body(request: web.Request, limit: int, hint: str = "") -> bytes | web.Response:
-    """The body, or a 413 response when it is (or declares itself) larger than `limit`."""
+    """The body, or a 413 response when it is (or declares itself) larger than `limit`, or a 408 when it
+    does not arrive whole within the body time-out (a client trickling bytes holds nothing for long)."""
     too_large = json_error(413, f"the body is larger than {limit:,} bytes{hint}", limit_bytes=limit)
     if request.content_length is not None and request.content_length > limit:
         return too_large
+    timeout = request.app[SETTINGS].body_timeout
     chunks, size = [], 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            return too_large
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.content.iter_any():
+                size += len(chunk)
+                if size > limit:
+                    return too_large
+                chunks.append(chunk)
+    except TimeoutError:
+        log.info("%s %s: the body did not arrive within %g s", request.method, request.path, timeout)
+        response = json_error(408, f"the body did not arrive within {timeout:g} seconds",
+                              headers={"Connection": "close"})
+        response.force_close()
+        return response
     return b"".join(chunks)
+
+
+def loads_json(body: bytes):
+    """The body as JSON; ValueError with a message for the client when it is not (not UTF-8, not JSON,
+    nested too deeply, or an integer longer than Python converts)."""
+    try:
+        return json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError("the body must be UTF-8 encoded JSON") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:
+        raise ValueError("the body nests too deeply") from None
+    except ValueError:  # "Exceeds the limit (4300 digits) for integer string conversion"
+        raise ValueError("the body holds a number too long to read") from None
 
 
 def _json_type(value) -> str:

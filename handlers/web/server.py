@@ -40,6 +40,9 @@ from .webhook import telegram_webhook
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT = 10.0  # seconds in-flight requests get after SIGTERM (platforms kill after ~30 s)
+# Seconds the server goes on reading (and dropping) a body it answered without reading whole (a 408, a 413),
+# so the client sees the answer rather than a reset; aiohttp's default is 10 s, a long hold for a slow client.
+LINGER_SECONDS = 2.0
 
 
 def create_app(config: Config, core: Core | None = None, *, clock: Callable[[], float] = time.monotonic,
@@ -49,13 +52,14 @@ def create_app(config: Config, core: Core | None = None, *, clock: Callable[[], 
     WEBHOOK_URL and WEBHOOK_SECRET; `telegram_application` overrides the Application it feeds
     (default: `handlers.telegram.app.build_application(..., polling=False)`)."""
     if core is None:
-        core = Core.open(config.data_dir)
+        core = Core.open(config.data_dir, config=config)
     inflight = InFlight()
     app = web.Application(middlewares=[inflight.middleware, error_middleware], client_max_size=MAX_REQUEST_BYTES)
     app[INFLIGHT] = inflight
     app[CORE] = core
     app[LIMITER] = RateLimiter(config.ask_rate_per_minute, config.ask_burst, clock=clock)
-    app[SETTINGS] = Settings(trust_proxy=config.trust_proxy, started=time.monotonic())
+    app[SETTINGS] = Settings(trust_proxy=config.trust_proxy, started=time.monotonic(),
+                             header_timeout=config.http_header_timeout, body_timeout=config.http_body_timeout)
     app.on_response_prepare.append(security_headers)
 
     app.router.add_get("/", api.index)
@@ -78,7 +82,7 @@ def create_app(config: Config, core: Core | None = None, *, clock: Callable[[], 
 
 def serve(config: Config) -> int:
     """`digibot serve`: build the KB if needed, then serve on 0.0.0.0:$PORT until SIGTERM/SIGINT."""
-    core = open_core(config.data_dir, "serve")
+    core = open_core(config, "serve")
     if core is None:
         return 1
     app = create_app(config, core)
@@ -94,6 +98,15 @@ def serve(config: Config) -> int:
 
 class ListenError(RuntimeError):
     pass
+
+
+def make_runner(app: web.Application, *, shutdown_timeout: float = SHUTDOWN_TIMEOUT) -> web.AppRunner:
+    """The runner `run` serves `app` with. Its keep-alive time-out is also how long a new connection may take
+    to send its request headers (DIGIBOT_HTTP_HEADER_TIMEOUT): aiohttp closes a connection that holds no
+    whole request when it runs out, so a client trickling header bytes holds nothing for long."""
+    return web.AppRunner(app, handle_signals=False, shutdown_timeout=shutdown_timeout,
+                         keepalive_timeout=app[SETTINGS].header_timeout, lingering_time=LINGER_SECONDS,
+                         access_log_format='"%r" %s %b %Tfs')  # no client IPs in the access log
 
 
 async def run(app: web.Application, host: str, port: int, *, shutdown_timeout: float = SHUTDOWN_TIMEOUT) -> None:
@@ -114,8 +127,7 @@ async def run(app: web.Application, host: str, port: int, *, shutdown_timeout: f
             log.info("%s received: finishing %d request(s) in flight, then stopping", name, app[INFLIGHT].count)
             stop.set()
 
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=shutdown_timeout,
-                           access_log_format='"%r" %s %b %Tfs')  # no client IPs in the access log
+    runner = make_runner(app, shutdown_timeout=shutdown_timeout)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

@@ -10,20 +10,27 @@ import asyncio
 import hashlib
 import hmac
 import itertools
-import json
 import logging
 import re
 
 from aiohttp import web
 
 from bot.config import Config
+from bot.redact import error_type
 
-from .http import MAX_REQUEST_BYTES, json_error, read_body
+from .http import MAX_REQUEST_BYTES, json_error, loads_json, read_body
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_SECRET_FORM = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 TELEGRAM_RETRY_SECONDS = (5, 15, 30, 60, 120, 300)
+TOKEN_HINT = ": Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather)"
+
+
+def _hint(exc: Exception) -> str:
+    from telegram.error import InvalidToken  # python-telegram-bot only when a webhook is configured
+
+    return TOKEN_HINT if isinstance(exc, InvalidToken) else ""
 
 
 def webhook_path(token: str) -> str:
@@ -48,8 +55,9 @@ class TelegramWebhook:
         """on_startup: start the Application and register the webhook; retry in the background on failure."""
         try:
             await self._start_once()
-        except Exception as exc:  # Telegram unreachable: the web chat still starts
-            log.error("could not register the Telegram webhook (%s); retrying in the background", exc)
+        except Exception as exc:  # Telegram unreachable or the token rejected: the web chat still starts
+            log.error("could not register the Telegram webhook (%s); retrying in the background%s", error_type(exc),
+                      _hint(exc))
             self._retry = asyncio.create_task(self._keep_trying())
 
     async def _start_once(self) -> None:
@@ -73,7 +81,8 @@ class TelegramWebhook:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.error("Telegram webhook still not registered: %s", exc)
+                log.error("Telegram webhook still not registered (%s)%s", error_type(exc),
+                          _hint(exc))
 
     async def stop(self, app: web.Application) -> None:
         """on_cleanup (after in-flight requests finished): process queued updates, then shut down."""
@@ -97,8 +106,10 @@ class TelegramWebhook:
 
     async def handle(self, request: web.Request) -> web.Response:
         """POST /telegram/<path>: check the secret header, queue the update, answer 200 at once."""
-        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
-        if not hmac.compare_digest(given.encode(), self.config.webhook_secret.encode()):
+        # The header as the bytes that came (aiohttp decodes them as UTF-8 with surrogateescape), so a header
+        # that is not UTF-8 is simply a wrong secret.
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(given, self.config.webhook_secret.encode()):
             return json_error(403, "missing or wrong X-Telegram-Bot-Api-Secret-Token")
         if not self.ready:
             return json_error(503, "the Telegram application is not running yet; Telegram will retry",
@@ -107,9 +118,9 @@ class TelegramWebhook:
         if isinstance(body, web.Response):
             return body
         try:
-            data = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            return json_error(400, "the update is not valid UTF-8 JSON")
+            data = loads_json(body)
+        except ValueError as exc:
+            return json_error(400, f"the update is not a JSON object Telegram would send: {exc}")
         if not isinstance(data, dict):
             return json_error(400, "the update must be a JSON object")
         from telegram import Update

@@ -84,6 +84,9 @@
   function renderAnswer(data) {
     var article = addMessage("bot", "小幫手", typeof data.answer === "string" ? data.answer : "");
     article.classList.add(data.answered ? "answered" : "unanswered");
+    if (typeof data.read_chars === "number") {
+      article.appendChild(el("p", "read-note", "（訊息很長，我只讀了前 " + data.read_chars.toLocaleString("zh-TW") + " 個字。）"));
+    }
     var sources = Array.isArray(data.sources) ? data.sources : [];
     if (sources.length) {
       var list = el("ul", "sources");

@@ -1,6 +1,10 @@
 """What every channel calls: `Core.answer(text, session, channel=…, user=…)` asks the current
 knowledge base, times the answer and logs it. Channels (handlers/) hold one `Core` and never
 reach past it into the knowledge base or the query log to answer a question.
+
+Before the knowledge base is asked, a complaint about the last answer or a request for a person
+(bot/feedback.py) and a question an admin marked out of scope (bot/teach.py) get their own reply.
+Every answer is kept with an id (`Answer.answer_id`) that channels send back with 👍/👎.
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ from intents.normalize import MAX_CHARS, clean_display
 from knowledge.build import KNOWLEDGE_DIR, BuildError
 from knowledge.store import KBError
 
-from . import tables
+from . import feedback, tables
 from .answer import Answer
+from .feedback import FeedbackStore
 from .querylog import QueryLog
 from .service import KnowledgeService
 from .session import Session, SessionStore
+from .teach import TeachStore, taught_refusal
 
 MAX_QUESTION_CHARS = MAX_CHARS  # a longer message is read only this far (channels say so)
 
@@ -28,18 +34,27 @@ log = logging.getLogger(__name__)
 class Core:
     """The answering core as the channels see it: reloadable knowledge, conversation sessions, the query log."""
 
-    def __init__(self, service: KnowledgeService, querylog: QueryLog, sessions: SessionStore | None = None):
+    def __init__(self, service: KnowledgeService, querylog: QueryLog, sessions: SessionStore | None = None, *,
+                 feedback: FeedbackStore | None = None, teach: TeachStore | None = None):
+        """`feedback` and `teach` default to stores beside the query log (the service's teach store first)."""
         self.service = service
         self.querylog = querylog
         self.sessions = sessions if sessions is not None else SessionStore()
+        self.feedback = feedback or FeedbackStore(querylog.path.parent, querylog.user_hash)
+        self.teach = teach or getattr(service, "teach", None) or TeachStore(querylog.path.parent, querylog.user_hash)
 
     @classmethod
     def open(cls, data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR) -> "Core":
-        """The core on `data_dir`: its KB (built first when missing or stale) and its query log."""
-        return cls(KnowledgeService(data_dir, knowledge_dir), QueryLog(data_dir))
+        """The core on `data_dir`: its KB (built first when missing or stale, with what admins taught), its
+        query log, feedback and teachings."""
+        querylog = QueryLog(data_dir)
+        teach = TeachStore(data_dir, querylog.user_hash)
+        return cls(KnowledgeService(data_dir, knowledge_dir, teach=teach), querylog, teach=teach)
 
     def close(self) -> None:
         self.querylog.close()
+        self.feedback.close()
+        self.teach.close()
 
     @property
     def assistant(self):
@@ -69,15 +84,37 @@ class Core:
     def answer(self, text: str, session: Session | None = None, *, channel: str, user: int | str | None) -> Answer:
         """Answer one message with the session's context, and log it (a failed log line costs no answer)."""
         started = time.perf_counter()
-        answer = self.service.current.ask(text, session)
+        session = session if session is not None else Session()
+        assistant = self.service.current
+        kind = ""
+        try:
+            replied = feedback.reply(text, session, kb=assistant.kb, ask=assistant.ask, store=self.feedback, user=user)
+        except Exception:  # the feedback store failing must not cost the answer
+            log.exception("could not handle a complaint or contact request")
+            replied = None
+        if replied is not None:
+            answer, kind = replied
+        else:
+            answer = taught_refusal(assistant.kb, text) or assistant.ask(text, session)
+            feedback.add_contacts(assistant.kb, answer)
         latency_ms = (time.perf_counter() - started) * 1000
+        question = clean_display(text if isinstance(text, str) else "")[0]
         try:
             # What is logged: no control characters or lone surrogates, at most MAX_QUESTION_CHARS.
-            self.querylog.record(user_id=user, chat_type=channel, question=clean_display(text)[0], intent=answer.intent,
-                                 answered=answer.answered, confidence=answer.confidence, latency_ms=latency_ms)
+            query_id = self.querylog.record(user_id=user, chat_type=channel, question=question, intent=answer.intent,
+                                            answered=answer.answered, confidence=answer.confidence,
+                                            latency_ms=latency_ms)
+            answer.answer_id = self.feedback.record_answer(answer, user=user, channel=channel, question=question,
+                                                           query_id=query_id, kind=kind)
         except Exception:  # a full disk must not stop the answers
             log.exception("could not record the query")
+        feedback.remember(session, answer)
         return answer
+
+    def vote(self, answer_id: str, vote: str | None, *, user: int | str | None, source: str = "button",
+             owner_only: bool = False):
+        """👍 ("up"), 👎 ("down") or no vote (None) on an answer; None when there is no such answer (for this user)."""
+        return self.feedback.vote(answer_id, user=user, vote=vote, source=source, owner_only=owner_only)
 
 
 def open_core(data_dir: Path, command: str, knowledge_dir: Path = KNOWLEDGE_DIR) -> Core | None:

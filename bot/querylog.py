@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Callable
 
 LOG_FILENAME = "querylog.sqlite"
 SALT_FILENAME = "querylog.salt"
@@ -49,11 +50,24 @@ class Usage:
     users: int
 
 
+def salted_hash(data_dir: Path) -> Callable[[int | str | None], str]:
+    """The data directory's user hash: HMAC-SHA256 of a user id with the salt kept there."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    salt = _load_salt(data_dir / SALT_FILENAME)
+
+    def user_hash(user_id: int | str | None) -> str:
+        if user_id is None:
+            return "anonymous"
+        return hmac.new(salt, str(user_id).encode(), hashlib.sha256).hexdigest()[:24]
+
+    return user_hash
+
+
 class QueryLog:
     def __init__(self, data_dir: Path):
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / LOG_FILENAME
-        self._salt = _load_salt(data_dir / SALT_FILENAME)
+        self._hash = salted_hash(data_dir)
         self._lock = threading.Lock()
         self._con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._con.execute("pragma journal_mode=wal")
@@ -61,20 +75,20 @@ class QueryLog:
         self._con.executescript(_SCHEMA)
 
     def user_hash(self, user_id: int | str | None) -> str:
-        if user_id is None:
-            return "anonymous"
-        return hmac.new(self._salt, str(user_id).encode(), hashlib.sha256).hexdigest()[:24]
+        return self._hash(user_id)
 
     def record(self, *, user_id: int | str | None, chat_type: str, question: str, intent: str, answered: bool,
-               confidence: float, latency_ms: float, when: datetime | None = None) -> None:
+               confidence: float, latency_ms: float, when: datetime | None = None) -> int:
+        """Log one question; returns its row id (what feedback on its answer refers to)."""
         when = when or datetime.now(timezone.utc)
         row = (when.isoformat(timespec="seconds"), when.date().isoformat(), self.user_hash(user_id), chat_type,
                (question or "")[:MAX_QUESTION_CHARS], intent, int(bool(answered)), float(confidence),
                float(latency_ms))
         with self._lock:
-            self._con.execute(
+            cursor = self._con.execute(
                 "insert into queries (ts, day, user_hash, chat_type, question, intent, answered, confidence,"
                 " latency_ms) values (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+            return cursor.lastrowid
 
     def unanswered(self, n: int = 10) -> list[tuple[str, int, str]]:
         """Most recent questions the bot could not answer: (question, times asked, last asked)."""

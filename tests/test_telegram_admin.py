@@ -76,8 +76,11 @@ async def test_unanswered_is_for_admins_only(api, data_dir, caplog):
         assert "沒有提到" in await ask(api, "台積電今年股價多少?")
         refused = await ask(api, "/unanswered", user_id=CITIZEN)  # an official, not an admin
         assert "抱歉" in refused and "管理員" in refused and "股價" not in refused
-        listed = await ask(api, "/unanswered", user_id=ADMIN)
-        assert "股價" in listed and "抱歉" not in listed
+        mark = api.mark()
+        api.push_text("/unanswered", user_id=ADMIN)
+        header, group = await api.wait_for("sendMessage", count=2, since=mark, chat_id=ADMIN)
+        listed = header.text + group.text  # a heading, then one message (with buttons) per group
+        assert "股價" in group.text and "抱歉" not in listed and "1 組" in header.text
     refusals = [r.getMessage() for r in caplog.records if "refused /unanswered" in r.getMessage()]
     assert len(refusals) == 1 and str(CITIZEN) not in refusals[0]
 

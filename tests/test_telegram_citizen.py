@@ -89,7 +89,7 @@ async def test_low_confidence_and_out_of_scope_replies_offer_questions(api, bot,
     assert expected.intent == "out_of_scope"
     assert expected.answer.strip() in reply.text
     assert "來源" not in reply.text  # nothing from the report was stated
-    assert [label for label, _ in reply.buttons] == [s[:60] for s in expected.suggestions]
+    assert [label for label, _ in reply.buttons] == [s[:60] for s in expected.suggestions] + ["👍 有幫助", "👎 不正確"]
 
 
 # ----------------------------------------------------------------------------- commands
@@ -210,7 +210,8 @@ async def test_did_you_mean_buttons_for_a_vague_question(api, bot, service):
     assert expected.intent == "clarify", "pick another vague question if the core now answers this one"
     reply = await ask(api, "人才")
     assert expected.answer.strip() in reply.text and "原文" not in reply.text
-    assert [label for label, _ in reply.buttons] == [s[:60] for s in expected.suggestions]
+    assert [label for label, _ in reply.buttons] == [s[:60] for s in expected.suggestions] + [
+        "🔄 都不是，我換個說法", "👍 有幫助", "👎 不正確"]
     mark = api.mark()
     api.push_callback(reply, reply.buttons[0][1])
     [answer] = await api.wait_for("sendMessage", since=mark)

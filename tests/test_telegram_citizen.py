@@ -210,8 +210,7 @@ async def test_did_you_mean_buttons_for_a_vague_question(api, bot, service):
     assert expected.intent == "clarify", "pick another vague question if the core now answers this one"
     reply = await ask(api, "人才")
     assert expected.answer.strip() in reply.text and "原文" not in reply.text
-    assert [label for label, _ in reply.buttons] == [s[:60] for s in expected.suggestions] + [
-        "🔄 都不是，我換個說法", "👍 有幫助", "👎 不正確"]
+    assert [label for label, _ in reply.buttons] == [s[:60] for s in expected.suggestions] + ["🔄 都不是，我換個說法"]
     mark = api.mark()
     api.push_callback(reply, reply.buttons[0][1])
     [answer] = await api.wait_for("sendMessage", since=mark)
@@ -229,3 +228,16 @@ async def test_greets_a_group_it_is_added_to(api, bot):
         "new_chat_member": {"status": "member", "user": me}}})
     [hello] = await api.wait_for("sendMessage", since=mark, chat_id=group)
     assert "@digibot_test_bot" in hello.text
+
+
+async def test_none_of_these_under_a_did_you_mean_asks_for_other_words_and_is_recorded(api, bot, service):
+    reply = await ask(api, "人才")
+    mark = api.mark()
+    api.press(reply, "都不是")
+    [answered] = await api.wait_for("answerCallbackQuery", since=mark)
+    [prompt] = await api.wait_for("sendMessage", since=mark)
+    assert "換個說法" in prompt.text
+    core = bot.bot_data["core"]
+    answer_id = next(data for _, data in reply.buttons if data.startswith("fb:n:"))[5:]
+    assert core.feedback.user_vote(answer_id, USER) == "down"
+    assert core.feedback.answer(answer_id)["intent"] == "clarify"

@@ -99,7 +99,7 @@ def question_button(store: ButtonStore, question: str) -> InlineKeyboardButton:
 
 # Feedback buttons: callback data "fb:<u|d|n>:<answer id>" (u 👍, d 👎, n "none of these"); ✓ marks the vote.
 FEEDBACK_PREFIX = "fb:"
-NO_FEEDBACK_INTENTS = ("greeting", "thanks", "help", "feedback")
+NO_FEEDBACK_INTENTS = ("greeting", "thanks", "help", "feedback", "clarify")  # clarify: "none of these" instead
 VOTED = "✓ "
 
 

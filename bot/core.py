@@ -85,18 +85,7 @@ class Core:
         """Answer one message with the session's context, and log it (a failed log line costs no answer)."""
         started = time.perf_counter()
         session = session if session is not None else Session()
-        assistant = self.service.current
-        kind = ""
-        try:
-            replied = feedback.reply(text, session, kb=assistant.kb, ask=assistant.ask, store=self.feedback, user=user)
-        except Exception:  # the feedback store failing must not cost the answer
-            log.exception("could not handle a complaint or contact request")
-            replied = None
-        if replied is not None:
-            answer, kind = replied
-        else:
-            answer = taught_refusal(assistant.kb, text) or assistant.ask(text, session)
-            feedback.add_contacts(assistant.kb, answer)
+        answer, kind = self.reply(text, session, user=user)
         latency_ms = (time.perf_counter() - started) * 1000
         question = clean_display(text if isinstance(text, str) else "")[0]
         try:
@@ -110,6 +99,21 @@ class Core:
             log.exception("could not record the query")
         feedback.remember(session, answer)
         return answer
+
+    def reply(self, text: str, session: Session | None = None, *, user: int | str | None = None) -> tuple[Answer, str]:
+        """The reply to one message, logged nowhere (`digibot ask` uses it as is), and what it is: "complaint",
+        "contact" or "" (an answer from the knowledge base, or a refusal an admin taught)."""
+        session = session if session is not None else Session()
+        assistant = self.service.current
+        try:
+            replied = feedback.reply(text, session, kb=assistant.kb, ask=assistant.ask, store=self.feedback, user=user)
+        except Exception:  # the feedback store failing must not cost the answer
+            log.exception("could not handle a complaint or contact request")
+            replied = None
+        if replied is not None:
+            return replied
+        answer = taught_refusal(assistant.kb, text) or assistant.ask(text, session)
+        return feedback.add_contacts(assistant.kb, answer), ""
 
     def vote(self, answer_id: str, vote: str | None, *, user: int | str | None, source: str = "button",
              owner_only: bool = False):

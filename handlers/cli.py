@@ -91,10 +91,10 @@ def _assistant(config: Config):
 
 
 def cmd_build_kb(args, config: Config) -> int:
-    from bot.service import KNOWLEDGE_DIR, BuildError, build_kb
+    from bot.service import KNOWLEDGE_DIR, BuildError, build_kb, taught_dir
 
     try:
-        result = build_kb(config.data_dir, args.knowledge_dir or KNOWLEDGE_DIR)
+        result = build_kb(config.data_dir, args.knowledge_dir or KNOWLEDGE_DIR, taught_dir(config.data_dir))
     except BuildError as exc:
         print(f"digibot build-kb: {exc}", file=sys.stderr)
         return 1
@@ -109,6 +109,11 @@ def cmd_build_kb(args, config: Config) -> int:
           f"(indicators {c['indicator_cells']}, budget {c['budget_cells']}, stated totals {c['budget_totals']})")
     print(f"  synonyms         {c['synonyms']}")
     print(f"  english terms    {c['english_terms']}")
+    print(f"  agencies         {c['agencies']} (official websites from agencies.yaml, not report data)")
+    if c["taught"] or result.taught_skipped:
+        print(f"  taught           {c['taught']} (what admins taught; {len(result.taught_skipped)} left out)")
+        for problem in result.taught_skipped:
+            print(f"    left out: {problem}")
     print(f"  source sha256    {result.source_sha256}")
     if result.notes:
         print("inconsistencies in the report itself (answers quote the report and flag these):")

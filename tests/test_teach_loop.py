@@ -14,8 +14,12 @@ import re
 from bot.querylog import QueryLog
 from bot.service import KnowledgeService, taught_dir
 from bot.teach import TeachStore
+from knowledge.build import KNOWLEDGE_DIR
 from tests.botapi_stub import BotAPIStub, Call, running_bot
 
+# The reload gate scores one labelled set here (it holds LABELLED), not all of them: the same gate, less time.
+QUESTIONS = KNOWLEDGE_DIR / "curated" / "questions" / "project.jsonl"
+RELOAD_TIMEOUT = 300  # a ceiling for a stuck reload, not a speed requirement (a busy machine takes longer)
 ADMIN = 8880001
 ALICE, BOB, CAROL = 8880011, 8880012, 8880013
 ASKED = "政府免費wifi有幾個點"  # answered with the wrong hotspots (a scenic-area sentence)
@@ -43,7 +47,7 @@ async def press(api: BotAPIStub, message: Call | dict, label: str, user_id: int)
 async def reload(api: BotAPIStub) -> str:
     mark = api.mark()
     api.push_text("/reload", user_id=ADMIN)
-    [edit] = await api.wait_for("editMessageText", since=mark, timeout=90)
+    [edit] = await api.wait_for("editMessageText", since=mark, timeout=RELOAD_TIMEOUT)
     return edit.text
 
 
@@ -65,7 +69,7 @@ def feedback_row(api: BotAPIStub, reply: Call) -> list[str]:
 async def test_feedback_unanswered_teach_reload_untaught(api, data_dir):
     log = QueryLog(data_dir)
     teach = TeachStore(data_dir, log.user_hash)
-    service = KnowledgeService(data_dir, teach=teach)
+    service = KnowledgeService(data_dir, questions=QUESTIONS, teach=teach)
     async with running_bot(api, service, data_dir, admin_ids={ADMIN}, querylog=log) as app:
         core = app.bot_data["core"]
         # Alice gets a wrong answer; 👍 by mistake, then 👎: one tap each, the keyboard shows the vote.
@@ -140,7 +144,7 @@ async def test_feedback_unanswered_teach_reload_untaught(api, data_dir):
 async def test_a_teaching_that_lowers_the_labelled_score_is_refused_with_the_figures(api, data_dir):
     log = QueryLog(data_dir)
     teach = TeachStore(data_dir, log.user_hash)
-    service = KnowledgeService(data_dir, teach=teach)
+    service = KnowledgeService(data_dir, questions=QUESTIONS, teach=teach)
     serving = service.current
     async with running_bot(api, service, data_dir, admin_ids={ADMIN}, querylog=log):
         right = await ask(api, LABELLED, ALICE)

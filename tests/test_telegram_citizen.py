@@ -241,3 +241,19 @@ async def test_none_of_these_under_a_did_you_mean_asks_for_other_words_and_is_re
     answer_id = next(data for _, data in reply.buttons if data.startswith("fb:n:"))[5:]
     assert core.feedback.user_vote(answer_id, USER) == "down"
     assert core.feedback.answer(answer_id)["intent"] == "clarify"
+
+
+async def test_in_a_group_everyone_votes_once_and_the_buttons_count(api, bot):
+    group = -100777
+    api.chat(group, "supergroup")
+    mark = api.mark()
+    api.push_text("@digibot_test_bot iTaiwan 熱點有幾個?", chat_id=group, chat_type="supergroup", user_id=USER)
+    [reply] = await api.wait_for("sendMessage", since=mark, chat_id=group)
+    for user, label in ((USER, "👍"), (USER + 1, "👍"), (USER + 2, "👎"), (USER + 1, "👎")):
+        mark = api.mark()
+        api.press(reply, label, user_id=user)
+        await api.wait_for("editMessageReplyMarkup", since=mark, chat_id=group)
+    message = api.message(group, reply.result["message_id"])
+    labels = [b["text"] for row in message["reply_markup"]["inline_keyboard"] for b in row
+              if b.get("callback_data", "").startswith(("fb:u:", "fb:d:"))]
+    assert labels == ["👍 有幫助 1", "👎 不正確 2"]  # the second user changed their vote

@@ -1,7 +1,8 @@
 """👍/👎 under every answer, and "none of these" under a did-you-mean: one tap, changeable.
 
 A vote is stored against the answer given and the pressing user's salted hash (bot/feedback.py);
-pressing the chosen button again takes the vote back. The keyboard is edited to show the vote.
+pressing the chosen button again takes the vote back. The keyboard is edited to show the vote (in a
+group, where everyone may vote on one answer, the counts).
 """
 
 from __future__ import annotations
@@ -65,8 +66,9 @@ async def feedback_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     log.info("feedback %s on answer %s from user %s", vote or "withdrawn", answer_id, common.who(context, update))
     await common.acknowledge(update, THANKS[lang][vote])
     if message is not None and message.reply_markup is not None:
+        tally = core.feedback.tally(answer_id) if common.in_group(update) else None  # many voters: counts
         try:
             await context.bot.edit_message_reply_markup(update.effective_chat.id, message.message_id,
-                                                        reply_markup=render.with_vote(message.reply_markup, vote))
+                                                        reply_markup=render.with_vote(message.reply_markup, vote, tally))
         except BadRequest as exc:  # an unchanged keyboard (two quick taps) or a deleted message
             log.debug("feedback keyboard not updated: %s", exc)

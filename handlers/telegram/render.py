@@ -115,8 +115,10 @@ def feedback_row(answer_id: str, lang: str, vote: str | None = None) -> list[Inl
             for k, v in (("u", "up"), ("d", "down"))]
 
 
-def with_vote(markup: InlineKeyboardMarkup | None, vote: str | None) -> InlineKeyboardMarkup | None:
-    """The same keyboard with the 👍/👎 row showing `vote` (None: no vote)."""
+def with_vote(markup: InlineKeyboardMarkup | None, vote: str | None,
+              tally: dict[str, int] | None = None) -> InlineKeyboardMarkup | None:
+    """The same keyboard with the 👍/👎 row showing `vote` (None: no vote), or, in a group where many
+    vote on one answer, each button's count (`tally`)."""
     if markup is None:
         return None
     rows = []
@@ -125,9 +127,13 @@ def with_vote(markup: InlineKeyboardMarkup | None, vote: str | None) -> InlineKe
         for button in row:
             data = button.callback_data if isinstance(button.callback_data, str) else ""
             if data.startswith((FEEDBACK_PREFIX + "u:", FEEDBACK_PREFIX + "d:")):
-                mine = (data[3] == "u" and vote == "up") or (data[3] == "d" and vote == "down")
-                text = button.text.removeprefix(VOTED)
-                button = InlineKeyboardButton((VOTED if mine else "") + text, callback_data=data)
+                which = "up" if data[3] == "u" else "down"
+                text = re.sub(r" \d+$", "", button.text.removeprefix(VOTED))
+                if tally is not None:
+                    text += f" {tally[which]}" if tally.get(which) else ""
+                elif which == vote:
+                    text = VOTED + text
+                button = InlineKeyboardButton(text, callback_data=data)
             new.append(button)
         rows.append(new)
     return InlineKeyboardMarkup(rows)

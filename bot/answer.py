@@ -16,6 +16,15 @@ class Source:
 
 
 @dataclass
+class Contact:
+    """An agency's official website from the curated directory (knowledge/curated/agencies.yaml): not
+    report data, and shown as such."""
+    agency: str  # as the report writes it
+    name: str  # full name (and what it is called today, when reorganised)
+    website: str
+
+
+@dataclass
 class Answer:
     query: str
     answered: bool
@@ -29,10 +38,18 @@ class Answer:
     notes: list[str] = field(default_factory=list)
     lang: str = "zh"
     computed: list = field(default_factory=list)  # figures the bot computed (grounding.Computed), with their parts
+    # Optional keys of the JSON, present only when set: the id channels send feedback with (an answer
+    # that went through Core.answer has one), and agency websites for contact requests.
+    answer_id: str = ""
+    contacts: list[Contact] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["confidence"] = round(self.confidence, 3)
         for key in ("figures", "notes", "lang", "computed"):
             data.pop(key)
+        if not self.answer_id:
+            data.pop("answer_id")
+        if not self.contacts:
+            data.pop("contacts")
         return data

@@ -136,7 +136,7 @@ def budget_chart(kb: KnowledgeBase, *, axis: int | None = None, year: int | None
             values = [row["amounts"].get(str(y)) for y in years]
             if not any(v is not None for v in values):
                 raise ChartError(f"主軸{axis}「{row['name']}」報告未列預算（{row['note'] or 'N/A'}）")
-            heights = [(v or 0) / 1e8 for v in values]
+            heights = [v or 0 for v in values]  # amounts are in 億元 already
             bars = ax.bar(range(len(years)), heights, color=AXIS_COLOURS[axis - 1])
             ax.set_xticks(range(len(years)), [str(y) for y in years])
             for bar, y in zip(bars, years):
@@ -151,7 +151,7 @@ def budget_chart(kb: KnowledgeBase, *, axis: int | None = None, year: int | None
             filename = f"digi-plus-budget-{year}.png"
             rows = [a for a in table["axes"] if str(year) in a["amounts"]]
             labels = [f"主軸{a['axis']} {a['name']}" for a in rows]
-            heights = [a["amounts"][str(year)] / 1e8 for a in rows]
+            heights = [a["amounts"][str(year)] for a in rows]
             bars = ax.barh(range(len(rows)), heights[::-1], color=[AXIS_COLOURS[a["axis"] - 1] for a in rows][::-1])
             ax.set_yticks(range(len(rows)), labels[::-1])
             for bar, a in zip(bars, rows[::-1]):
@@ -169,7 +169,7 @@ def budget_chart(kb: KnowledgeBase, *, axis: int | None = None, year: int | None
             for a in table["axes"]:
                 if not a["amounts"]:
                     continue
-                heights = [a["amounts"].get(str(y), 0) / 1e8 for y in years]
+                heights = [a["amounts"].get(str(y), 0) for y in years]
                 ax.bar(positions, heights, bottom=bottom, color=AXIS_COLOURS[a["axis"] - 1],
                        label=f"主軸{a['axis']} {a['name']}")
                 bottom = [b + h for b, h in zip(bottom, heights)]

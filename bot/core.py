@@ -2,6 +2,10 @@
 loop, `Core.answer`) asks the current knowledge base, times the answer and logs it. Channels (handlers/)
 hold one `Core` and never reach past it into the knowledge base or the query log to answer a question.
 
+Before the knowledge base is asked, a complaint about the last answer or a request for a person
+(bot/feedback.py) and a question an admin marked out of scope (bot/teach.py) get their own reply.
+Every answer is kept with an id (`Answer.answer_id`) that channels send back with 👍/👎.
+
 Answering is CPU work (a crafted 300-character question costs ~15 ms), so `ask` runs it on a small pool
 of worker threads and the event loop stays free for everything else (/healthz, other chats, Bot API
 calls). Threads rather than processes: measured in benchmarks/loop_latency.py, ten worst-case questions
@@ -23,12 +27,14 @@ from intents.normalize import ANALYSED_CHARS, analysed, clean_display
 from knowledge.build import KNOWLEDGE_DIR, BuildError
 from knowledge.store import KBError
 
-from . import tables
+from . import feedback, tables
 from .answer import Answer
 from .config import Config
+from .feedback import FeedbackStore
 from .querylog import QueryLog
 from .service import KnowledgeService
 from .session import Session, SessionStore
+from .teach import TeachStore, taught_refusal
 
 MAX_QUESTION_CHARS = ANALYSED_CHARS  # a longer message is read only this far (channels say so)
 
@@ -44,26 +50,35 @@ class Core:
     """The answering core as the channels see it: reloadable knowledge, conversation sessions, the query log."""
 
     def __init__(self, service: KnowledgeService, querylog: QueryLog, sessions: SessionStore | None = None, *,
-                 workers: int = Config.answer_workers):
+                 workers: int = Config.answer_workers, feedback: FeedbackStore | None = None,
+                 teach: TeachStore | None = None):
+        """`feedback` and `teach` default to stores beside the query log (the service's teach store first)."""
         self.service = service
         self.querylog = querylog
         self.sessions = sessions if sessions is not None else SessionStore()
         self.workers = workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="answer")
         self._conversations: dict[int, list] = {}  # id(session) → [lock, asks holding or waiting for it]
+        self.feedback = feedback or FeedbackStore(querylog.path.parent, querylog.user_hash)
+        self.teach = teach or getattr(service, "teach", None) or TeachStore(querylog.path.parent, querylog.user_hash)
 
     @classmethod
     def open(cls, data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR, *, config: Config | None = None) -> "Core":
-        """The core on `data_dir`: its KB (built first when missing or stale; the last good one, marked
-        stale, when knowledge/ no longer builds) and its query log; `config` gives the tunables."""
+        """The core on `data_dir`: its KB (built first when missing or stale, with what admins taught; the
+        last good one, marked stale, when knowledge/ no longer builds), its query log, feedback and
+        teachings; `config` gives the tunables."""
         config = config or Config(data_dir=data_dir)
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # runtime state: the owner's only (when we make it)
         querylog = QueryLog(data_dir, retention_days=config.querylog_retention_days, mask=config.querylog_mask)
-        return cls(KnowledgeService(data_dir, knowledge_dir), querylog, workers=config.answer_workers)
+        teach = TeachStore(data_dir, querylog.user_hash)
+        return cls(KnowledgeService(data_dir, knowledge_dir, teach=teach), querylog, workers=config.answer_workers,
+                   teach=teach)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.querylog.close()
+        self.feedback.close()
+        self.teach.close()
 
     @property
     def assistant(self):
@@ -112,15 +127,41 @@ class Core:
         """Answer one message with the session's context, and log it (a failed log line costs no answer).
         Only the first ANALYSED_CHARS characters are read."""
         started = time.perf_counter()
-        answer = self.service.current.ask(analysed(text if isinstance(text, str) else "")[0], session)
+        session = session if session is not None else Session()
+        answer, kind = self.reply(analysed(text if isinstance(text, str) else "")[0], session, user=user)
         latency_ms = (time.perf_counter() - started) * 1000
+        question = clean_display(text if isinstance(text, str) else "")[0]
         try:
             # What is logged: no control characters or lone surrogates, at most MAX_QUESTION_CHARS.
-            self.querylog.record(user_id=user, chat_type=channel, question=clean_display(text)[0], intent=answer.intent,
-                                 answered=answer.answered, confidence=answer.confidence, latency_ms=latency_ms)
+            query_id = self.querylog.record(user_id=user, chat_type=channel, question=question, intent=answer.intent,
+                                            answered=answer.answered, confidence=answer.confidence,
+                                            latency_ms=latency_ms)
+            answer.answer_id = self.feedback.record_answer(answer, user=user, channel=channel, question=question,
+                                                           query_id=query_id, kind=kind)
         except Exception:  # a full disk must not stop the answers
             log.exception("could not record the query")
+        feedback.remember(session, answer)
         return answer
+
+    def reply(self, text: str, session: Session | None = None, *, user: int | str | None = None) -> tuple[Answer, str]:
+        """The reply to one message, logged nowhere (`digibot ask` uses it as is), and what it is: "complaint",
+        "contact" or "" (an answer from the knowledge base, or a refusal an admin taught)."""
+        session = session if session is not None else Session()
+        assistant = self.service.current
+        try:
+            replied = feedback.reply(text, session, kb=assistant.kb, ask=assistant.ask, store=self.feedback, user=user)
+        except Exception:  # the feedback store failing must not cost the answer
+            log.exception("could not handle a complaint or contact request")
+            replied = None
+        if replied is not None:
+            return replied
+        answer = taught_refusal(assistant.kb, text) or assistant.ask(text, session)
+        return feedback.add_contacts(assistant.kb, answer), ""
+
+    def vote(self, answer_id: str, vote: str | None, *, user: int | str | None, source: str = "button",
+             owner_only: bool = False):
+        """👍 ("up"), 👎 ("down") or no vote (None) on an answer; None when there is no such answer (for this user)."""
+        return self.feedback.vote(answer_id, user=user, vote=vote, source=source, owner_only=owner_only)
 
 
 def open_core(config: Config, command: str, knowledge_dir: Path = KNOWLEDGE_DIR) -> Core | None:

@@ -24,6 +24,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Callable
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,19 @@ class Usage:
     users: int
 
 
+def salted_hash(data_dir: Path) -> Callable[[int | str | None], str]:
+    """The data directory's user hash: HMAC-SHA256 of a user id with the salt kept there."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    salt = _load_salt(data_dir)
+
+    def user_hash(user_id: int | str | None) -> str:
+        if user_id is None:
+            return "anonymous"
+        return hmac.new(salt, str(user_id).encode(), hashlib.sha256).hexdigest()[:24]
+
+    return user_hash
+
+
 class QueryLog:
     def __init__(self, data_dir: Path, *, retention_days: int = RETENTION_DAYS, mask: bool = True):
         if not data_dir.exists():
@@ -90,7 +104,7 @@ class QueryLog:
         self.path = data_dir / LOG_FILENAME
         self.retention_days = retention_days
         self.mask = mask
-        self._salt = _load_salt(data_dir)
+        self._hash = salted_hash(data_dir)
         _private_file(self.path)  # SQLite gives the -wal and -shm files the database file's mode
         self._lock = threading.Lock()
         self._con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -107,12 +121,11 @@ class QueryLog:
         self.prune()
 
     def user_hash(self, user_id: int | str | None) -> str:
-        if user_id is None:
-            return "anonymous"
-        return hmac.new(self._salt, str(user_id).encode(), hashlib.sha256).hexdigest()[:24]
+        return self._hash(user_id)
 
     def record(self, *, user_id: int | str | None, chat_type: str, question: str, intent: str, answered: bool,
-               confidence: float, latency_ms: float, when: datetime | None = None) -> None:
+               confidence: float, latency_ms: float, when: datetime | None = None) -> int:
+        """Log one question; returns its row id (what feedback on its answer refers to)."""
         when = when or datetime.now(timezone.utc)
         question = (question or "")[:MAX_QUESTION_CHARS]
         if self.mask:
@@ -120,11 +133,12 @@ class QueryLog:
         row = (when.isoformat(timespec="seconds"), when.date().isoformat(), self.user_hash(user_id), chat_type,
                question, intent, int(bool(answered)), float(confidence), float(latency_ms))
         with self._lock:
-            self._con.execute(
+            cursor = self._con.execute(
                 "insert into queries (ts, day, user_hash, chat_type, question, intent, answered, confidence,"
                 " latency_ms) values (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
         if self._pruned_on != datetime.now(timezone.utc).date().isoformat():
             self.prune()  # once a day
+        return cursor.lastrowid
 
     def prune(self, today: datetime | None = None) -> int:
         """Delete the rows older than the retention period (in batches); returns how many went."""

@@ -1,10 +1,13 @@
 """The knowledge base at run time: built when missing or stale, reloaded without downtime.
 
 `KnowledgeService.current` is the Assistant every request uses. A reload builds a new KB in a
-staging folder, checks it answers the project's labelled questions at least as well as the
-current one, and only then moves it into place and swaps the Assistant in one assignment. A reload
-is refused when the labelled questions cannot judge it (none, unreadable, or fewer than half of the
-set the serving KB was last gated on: a gutted set would let a gutted KB through).
+staging folder — from knowledge/ and what admins taught (bot/teach.py) —, trains the ranker again
+when the labelled questions changed, checks the new KB answers the labelled questions (the
+project's, and those admins taught) at least as well as the current one, and only then moves it
+into place and swaps the Assistant in one assignment. Teachings waiting for the reload are applied
+with it, or refused with it, the figures saying why. A reload is refused when the labelled
+questions cannot judge it (none, unreadable, or fewer than half of the set the serving KB was last
+gated on: a gutted set would let a gutted KB through).
 
 At start-up, when knowledge/ no longer builds but a KB built earlier is on disk, that last good KB
 serves, marked stale (`stale_reason`, shown by /healthz), instead of the process exiting into a
@@ -13,13 +16,14 @@ restart loop. Staging folders left by a process killed during a reload are remov
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
@@ -31,9 +35,9 @@ from . import training
 from .assistant import Assistant
 from .evaluate import EvalReport, evaluate, load_questions
 from .ranker import ModelError, Ranker, load_committed
+from .teach import QUESTIONS_FILENAME, TAUGHT_DIRNAME, TeachStore, WithTeachings
 
 log = logging.getLogger(__name__)
-
 
 
 class ReloadStatus(str, Enum):
@@ -53,6 +57,15 @@ class ReloadResult:
     counts: dict[str, int] | None = None
     old_score: float | None = None
     new_score: float | None = None
+    old_right: int | None = None  # labelled questions answered right by the serving KB …
+    new_right: int | None = None  # … and by the new one, out of
+    total: int | None = None
+    newly_wrong: list[str] = field(default_factory=list)  # labelled questions the new KB gets wrong, the old right
+    taught: list[int] = field(default_factory=list)  # teachings applied (or, when refused, not applied)
+    untaught: list[int] = field(default_factory=list)  # teachings removed (or, when refused, kept)
+    skipped: dict[int, str] = field(default_factory=dict)  # teachings that no longer fit, and why
+    taught_right: int | None = None  # the new teachings' own questions answered as taught, out of
+    taught_total: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -65,6 +78,11 @@ def report_outline() -> Outline:
     return parse_outline(text)
 
 
+def taught_dir(data_dir: Path) -> Path:
+    """Where the teachings in force are written for the build (DIGIBOT_DATA_DIR/taught/)."""
+    return data_dir / TAUGHT_DIRNAME
+
+
 def kb_is_stale(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR) -> bool:
     path = data_dir / KB_FILENAME
     if not path.exists():
@@ -73,7 +91,7 @@ def kb_is_stale(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR) -> bool:
         kb = load_kb(path)
     except KBError:
         return True
-    return kb.meta.get("fingerprint") != inputs_fingerprint(knowledge_dir)
+    return kb.meta.get("fingerprint") != inputs_fingerprint(knowledge_dir, taught_dir(data_dir))
 
 
 STAGING_PREFIX = ".staging-"
@@ -139,21 +157,28 @@ def load_serving_kb(data_dir: Path, knowledge_dir: Path) -> tuple[Assistant, str
 
 
 def ensure_kb(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR) -> bool:
-    """Build the KB when it is missing or older than knowledge/, and give it a ranker trained on the
-    current labelled sets; True when it built."""
+    """Build the KB when it is missing or older than knowledge/ (or what admins taught), and give it a
+    ranker trained on the current labelled questions; True when it built."""
     built = kb_is_stale(data_dir, knowledge_dir)
     if built:
-        log.info("building the knowledge base in %s …", data_dir)
-        result = build_kb(data_dir, knowledge_dir)
+        log.info("building the knowledge base in %s from the report and knowledge/curated/ (first start, or they "
+                 "changed; a few seconds)…", data_dir)
+        result = build_kb(data_dir, knowledge_dir, taught_dir(data_dir))
         log.info("built knowledge base %s in %.2fs: %s", result.path, result.seconds, result.counts)
+        for problem in result.taught_skipped:
+            log.warning("a teaching was left out of the build: %s", problem)
     ensure_ranker(data_dir, knowledge_dir)
     return built
 
 
-def labelled_rows(knowledge_dir: Path = KNOWLEDGE_DIR) -> list[dict]:
-    """Every labelled question set (one file per author): what the ranker learns from and reload is gated on."""
+def labelled_rows(knowledge_dir: Path = KNOWLEDGE_DIR, taught: Path | None = None) -> list[dict]:
+    """Every labelled question set (one file per author), and the questions admins taught (in `taught`,
+    a data directory's taught/): what the ranker learns from."""
     folder = knowledge_dir / "curated" / "questions"
-    return load_questions(folder) if folder.is_dir() and any(folder.glob("*.jsonl")) else []
+    rows = load_questions(folder) if folder.is_dir() and any(folder.glob("*.jsonl")) else []
+    if taught is not None and (taught / QUESTIONS_FILENAME).exists():
+        rows += load_questions(taught / QUESTIONS_FILENAME)
+    return rows
 
 
 def ensure_ranker(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR, *, rows: list[dict] | None = None) -> Ranker:
@@ -161,7 +186,7 @@ def ensure_ranker(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR, *, rows: 
     (the committed knowledge/learned/ranker.json is reused when it was trained on exactly these)."""
     path = data_dir / KB_FILENAME
     kb = load_kb(path)
-    rows = labelled_rows(knowledge_dir) if rows is None else rows
+    rows = labelled_rows(knowledge_dir, taught_dir(data_dir)) if rows is None else rows
     wanted = training.fingerprint(rows, kb.meta.get("fingerprint", ""))
     stored = _ranker_of(kb.meta.get("ranker", ""))
     if stored is not None and stored.fingerprint == wanted:
@@ -185,7 +210,7 @@ def retrain(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR) -> Ranker:
     """Train the ranker afresh on the labelled sets (even when a stored one fits) and store it in the KB."""
     path = data_dir / KB_FILENAME
     kb = load_kb(path)
-    rows = labelled_rows(knowledge_dir)
+    rows = labelled_rows(knowledge_dir, taught_dir(data_dir))
     if not rows:
         raise BuildError(f"{knowledge_dir / 'curated' / 'questions'}: no labelled questions to train on")
     committed = load_committed()
@@ -209,19 +234,23 @@ def _ranker_of(text: str) -> Ranker | None:
 
 class KnowledgeService:
     def __init__(self, data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR, questions: Path | None = None, *,
-                 current: Assistant | None = None):
-        """`current`: an Assistant already loaded from `data_dir`'s KB (tests share one)."""
+                 current: Assistant | None = None, teach: TeachStore | None = None):
+        """`current`: an Assistant already loaded from `data_dir`'s KB (tests share one). `teach`: what admins
+        taught; its teachings in force are built in, and a reload applies (or refuses) the waiting ones."""
         self.data_dir = data_dir
         self.knowledge_dir = knowledge_dir
         self.questions = questions or knowledge_dir / "curated" / "questions"
+        self.teach = teach
         self._lock = threading.Lock()  # one reload at a time
         self.stale_reason: str | None = None  # why the serving KB is older than knowledge/ (None: it is not)
         if current is None:
             remove_stale_staging(data_dir)
+            if teach is not None:  # the store is the record; the files are what the build reads
+                teach.write_files(taught_dir(data_dir), candidate=False)
             current, self.stale_reason = load_serving_kb(data_dir, knowledge_dir)
         self.current = current
         self.loaded_at = time.time()
-        self._current_score: EvalReport | None = None  # the serving KB's gate score, computed once
+        self._current_score: tuple[str, EvalReport] | None = None  # the serving KB's gate score and its rows
         self._gated_on = self._labelled_count()  # the labelled set's size the serving KB goes with
 
     @property
@@ -229,43 +258,86 @@ class KnowledgeService:
         return self.current.kb
 
     def reload(self) -> ReloadResult:
-        """Rebuild from knowledge/ and swap in the new KB if it is at least as good. Thread-safe."""
+        """Rebuild from knowledge/ and the teachings, retrain the ranker if the labelled questions changed,
+        and swap in the new KB if it answers the labelled questions at least as well. Thread-safe."""
         started = time.perf_counter()
         if not self._lock.acquire(blocking=False):
             return ReloadResult(ReloadStatus.BUSY, "a reload is already running", 0.0)
         staging = self.data_dir / f"{STAGING_PREFIX}{os.getpid()}"
+        adding, removing = self.teach.changes() if self.teach else ([], [])
+        added, removed = [t.id for t in adding], [t.id for t in removing]
         try:
-            rows, problem = check_labelled_set(self.questions, self._gated_on)
+            project, problem = check_labelled_set(self.questions, self._gated_on)
             if problem:
                 return ReloadResult(ReloadStatus.NO_GATE, f"{problem}; the current knowledge base keeps serving",
-                                    time.perf_counter() - started)
+                                    time.perf_counter() - started, taught=added, untaught=removed)
             try:
-                built = build_kb(staging, self.knowledge_dir)
-                ensure_ranker(staging, self.knowledge_dir)  # retrained when the labelled sets changed
+                if self.teach:
+                    self.teach.write_files(taught_dir(staging), candidate=True)
+                built = build_kb(staging, self.knowledge_dir, taught_dir(staging))
+                ensure_ranker(staging, self.knowledge_dir)  # retrained when the labelled questions changed
                 candidate = Assistant.load(staging)
             except (BuildError, KBError) as exc:
                 return ReloadResult(ReloadStatus.BUILD_FAILED, f"build failed, the current knowledge base keeps serving: {exc}",
-                                    time.perf_counter() - started)
-            if self._current_score is None:
-                self._current_score = evaluate(self.current, rows)
-            old, new = self._current_score, evaluate(candidate, rows)
+                                    time.perf_counter() - started, taught=added, untaught=removed)
+            skipped = {t.id: _reason(t.file_id, built.taught_skipped) for t in adding if t.file_id not in built.taught}
+            changed = {t.file_id for t in adding + removing}
+            rows = self._rows(project, exclude=changed)
+            old = self._score_current(rows)
+            new = self._score(candidate, rows)
+            new_rows = [r for t in adding if t.id not in skipped for r in t.labelled()]
+            taught_report = evaluate(WithTeachings(candidate), new_rows) if new_rows else None
+            figures = dict(old_score=old.score, new_score=new.score, old_right=_right(old), new_right=_right(new),
+                           total=new.total, newly_wrong=_newly_wrong(old, new), taught=added, untaught=removed,
+                           skipped=skipped, taught_right=_right(taught_report),
+                           taught_total=taught_report.total if taught_report else None)
             if new.score < old.score:
-                return ReloadResult(
-                    ReloadStatus.WORSE, f"the new knowledge base answers the labelled questions worse ({new.score:.1%} vs "
-                           f"{old.score:.1%}); the current one keeps serving",
-                    time.perf_counter() - started, built.counts, old.score, new.score)
+                message = (f"the new knowledge base answers the labelled questions worse ({new.score:.1%} vs "
+                           f"{old.score:.1%}, {_right(new)} vs {_right(old)} of {new.total} right); the current one "
+                           "keeps serving")
+                if self.teach and (added or removed):
+                    self.teach.settle(added, removed, ok=False, skipped=skipped,
+                                      detail=f"labelled questions right: {_right(old)}/{old.total} → {_right(new)}/{new.total}")
+                return ReloadResult(ReloadStatus.WORSE, message, time.perf_counter() - started, built.counts, **figures)
             os.replace(staging / KB_FILENAME, self.data_dir / KB_FILENAME)
             candidate.kb.path = self.data_dir / KB_FILENAME
             self.current = candidate  # one assignment: requests see the old or the new, never a mix
-            self._current_score = new
-            self._gated_on = len(rows)
+            if self.teach:
+                self.teach.settle(added, removed, ok=True, skipped=skipped)
+                self.teach.write_files(taught_dir(self.data_dir), candidate=False)
+            # The new KB's score is the serving one's now, unless teachings changed the labelled set.
+            now_judged_on = self._rows_key(self._rows(project))
+            self._current_score = (now_judged_on, new) if now_judged_on == self._rows_key(rows) else None
+            self._gated_on = len(project)
             self.stale_reason = None
             self.loaded_at = time.time()
             return ReloadResult(ReloadStatus.RELOADED, "reloaded", time.perf_counter() - started, built.counts,
-                                old.score, new.score)
+                                **figures)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
             self._lock.release()
+
+    def _rows(self, project: list[dict], exclude: set[str] = frozenset()) -> list[dict]:
+        """The labelled questions a reload is judged on: the project's, and those of the teachings in
+        force (less the ones this reload changes)."""
+        rows = list(project)
+        if self.teach:
+            rows += [r for r in self.teach.labelled(("active", "removing")) if r["id"].rsplit("-", 1)[0] not in exclude]
+        return rows
+
+    @staticmethod
+    def _rows_key(rows: list[dict]) -> str:
+        return str(hash(json.dumps(rows, ensure_ascii=False, sort_keys=True)))
+
+    def _score_current(self, rows: list[dict]) -> EvalReport:
+        """The serving KB's score on `rows`, computed once per set of rows."""
+        key = self._rows_key(rows)
+        if self._current_score is None or self._current_score[0] != key:
+            self._current_score = (key, evaluate(WithTeachings(self.current), rows))
+        return self._current_score[1]
+
+    def _score(self, assistant: Assistant, rows: list[dict]) -> EvalReport:
+        return evaluate(WithTeachings(assistant), rows)
 
     def _labelled_count(self) -> int | None:
         """How many labelled questions there are now (None when they cannot be read)."""
@@ -273,3 +345,18 @@ class KnowledgeService:
             return len(load_questions(self.questions))
         except (OSError, ValueError):
             return None
+
+
+def _right(report: EvalReport | None) -> int | None:
+    return None if report is None else report.answerable_right + report.refused + report.greetings_right
+
+
+def _newly_wrong(old: EvalReport | None, new: EvalReport | None) -> list[str]:
+    if old is None or new is None:
+        return []
+    before = {(f.get("id"), f["q"]) for f in old.failures}
+    return [f["q"] for f in new.failures if (f.get("id"), f["q"]) not in before]
+
+
+def _reason(file_id: str, skipped: list[str]) -> str:
+    return next((s for s in skipped if repr(file_id) in s), "it no longer fits the report or the FAQ")

@@ -27,6 +27,12 @@ class Session:
     superlative: str | None = None  # "which axis got the most": asked again for another year
     view: str | None = None  # table arithmetic: breakdown, sum, change, average
     updated: float = 0.0
+    # The last reply this conversation got (any intent but feedback), for "答案錯了" and "找真人":
+    # its id in the feedback store and the agencies its sources name.
+    last_answer_id: str = ""
+    last_agencies: list[str] = field(default_factory=list)
+    last_question: str = ""
+    last_at: float = 0.0
 
     def expired(self, now: float | None = None) -> bool:
         """True when the last exchange is too old to be followed up (a new session is not)."""

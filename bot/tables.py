@@ -56,8 +56,35 @@ def budget_table(kb: KnowledgeBase) -> dict:
                "axes_sum_computed": kb.budget_totals[y].axes_sum, "difference": kb.budget_totals[y].difference,
                "discrepancy": kb.budget_totals[y].discrepancy}
               for y in years]
-    return {"unit": "億元", "unit_en": "NT$100 million (億元)", "years": years, "axes": axes, "totals": totals,
-            "total_checks": checks, "source": _source(kb, kb.layout.budget_table)}
+    table = {"unit": "億元", "unit_en": "NT$100 million (億元)", "years": years, "axes": axes, "totals": totals,
+             "total_checks": checks, "source": _source(kb, kb.layout.budget_table)}
+    table["table_notes"] = budget_discrepancies(table) + absent_axes(table)
+    return table
+
+
+def budget_discrepancies(table: dict, years: list[int] | None = None) -> list[str]:
+    """Where a year's stated total and the sum of its axes disagree (2020), as every channel says it."""
+    years = years or table["years"]
+    return [f"{c['year']}年：報告表列合計 {c['stated']}，但各主軸加總為 {c['axes_sum_computed']:,.1f}億元"
+            f"（相差 {c['difference']:+.1f}億元）。報告原文如此，此處照列。"
+            for c in table["total_checks"] if c["year"] in years and c["discrepancy"]]
+
+
+def absent_axes(table: dict) -> list[str]:
+    """The axes the budget table lists without figures (axis 7's N/A), with the report's reason."""
+    out = []
+    for a in table["axes"]:
+        if not a["values"]:
+            note, reason = a["note"] or "N/A", a["note_text"]
+            out.append(f"主軸{a['axis']} 表列 {note}：{reason}" if reason and reason != a["note"]
+                       else f"主軸{a['axis']}「{a['name']}」未列預算（{note}）。")
+    return out
+
+
+def indicator_notes(kb: KnowledgeBase, keys: list[str]) -> list[str]:
+    """The report's inconsistencies that concern these indicators (named by their name or a longer alias)."""
+    spellings = [s for i in kb.indicators if i.key in keys for s in [i.name, *i.aliases] if len(s) >= 5]
+    return [note for note in kb.source_notes if any(s in note for s in spellings)]
 
 
 def indicator_table(kb: KnowledgeBase) -> dict:
@@ -73,7 +100,7 @@ def indicator_table(kb: KnowledgeBase) -> dict:
             "definition": ind.definition, "definition_section": ind.definition_path,
         })
     return {"years": years, "indicators": rows, "notes": list(kb.source_notes),
-            "source": _source(kb, kb.layout.indicator_table)}
+            "table_notes": indicator_notes(kb, [r["key"] for r in rows]), "source": _source(kb, kb.layout.indicator_table)}
 
 
 # ---------------------------------------------------------------------------- arithmetic

@@ -288,7 +288,7 @@ def prior() -> Ranker:
     """A stand-in before any training: candidates ordered by how much of the question their sentence,
     title, table or FAQ phrasing covers; the best is always stated. Only used while training."""
     covering = ("p_in_sentence", "p_in_title", "t_explained", "f_similarity")
-    n, m = len(FEATURES), len(DECISION_FEATURES)
+    n = len(FEATURES)
     return Ranker(list(FEATURES), Logistic([float(f in covering) for f in FEATURES], 0.0, [0.0] * n, [1.0] * n),
                   list(DECISION_FEATURES), Trees(DECISION_DEPTH, 6.0, [], [], []), Thresholds(0.5, 0.5))
 

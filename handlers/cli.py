@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,7 +22,10 @@ COMMANDS = {
     "outline": "print the report's outline: paths, titles and agencies",
     "run": "run the Telegram bot (long polling); needs TELEGRAM_BOT_TOKEN",
     "serve": "run the web server: chat page, JSON API, health and the Telegram webhook",
+    "export-taught": "write what admins taught (/unanswered) as files to commit into knowledge/curated/",
 }
+EXPORT_DIR = Path("taught-export")
+BROKEN_PIPE = 128 + 13  # the reader went away (SIGPIPE), as Unix tools exit
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--text", action="store_true", help="also print each node's sentences")
     sub.add_parser("run", help=COMMANDS["run"])
     sub.add_parser("serve", help=COMMANDS["serve"])
+    p = sub.add_parser("export-taught", help=COMMANDS["export-taught"])
+    p.add_argument("--out", type=Path, default=EXPORT_DIR,
+                   help=f"folder to write taught.yaml and questions/taught.jsonl into (default: {EXPORT_DIR})")
     return parser
 
 
@@ -62,13 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     redact.install(config)  # the token and the webhook secret are masked in every log line, at any verbosity
     handler = {
         "build-kb": cmd_build_kb, "ask": cmd_ask, "eval": cmd_eval, "train": cmd_train, "chat": cmd_chat,
-        "outline": cmd_outline,
-        "run": cmd_run, "serve": cmd_serve,
+        "outline": cmd_outline, "run": cmd_run, "serve": cmd_serve, "export-taught": cmd_export_taught,
     }[args.command]
     try:
-        return handler(args, config) or 0
+        code = handler(args, config) or 0
+        sys.stdout.flush()  # here, where a closed pipe can still be handled
+        return code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `digibot ask … | head -2`: the reader has what it wanted. Stop quietly; nothing more goes to the pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE
 
 
 def _assistant(config: Config):
@@ -85,10 +97,10 @@ def _assistant(config: Config):
 
 
 def cmd_build_kb(args, config: Config) -> int:
-    from bot.service import KNOWLEDGE_DIR, BuildError, build_kb
+    from bot.service import KNOWLEDGE_DIR, BuildError, build_kb, taught_dir
 
     try:
-        result = build_kb(config.data_dir, args.knowledge_dir or KNOWLEDGE_DIR)
+        result = build_kb(config.data_dir, args.knowledge_dir or KNOWLEDGE_DIR, taught_dir(config.data_dir))
     except BuildError as exc:
         print(f"digibot build-kb: {exc}", file=sys.stderr)
         return 1
@@ -103,6 +115,11 @@ def cmd_build_kb(args, config: Config) -> int:
           f"(indicators {c['indicator_cells']}, budget {c['budget_cells']}, stated totals {c['budget_totals']})")
     print(f"  synonyms         {c['synonyms']}")
     print(f"  english terms    {c['english_terms']}")
+    print(f"  agencies         {c['agencies']} (official websites from agencies.yaml, not report data)")
+    if c["taught"] or result.taught_skipped:
+        print(f"  taught           {c['taught']} (what admins taught; {len(result.taught_skipped)} left out)")
+        for problem in result.taught_skipped:
+            print(f"    left out: {problem}")
     print(f"  source sha256    {result.source_sha256}")
     if result.notes:
         print("inconsistencies in the report itself (answers quote the report and flag these):")
@@ -111,30 +128,48 @@ def cmd_build_kb(args, config: Config) -> int:
     return 0
 
 
+def _core(config: Config):
+    """The core on the data directory's KB, for one-off answers that are logged nowhere (`ask`)."""
+    from bot.core import Core
+    from bot.querylog import QueryLog
+    from bot.service import KnowledgeService
+
+    return Core(KnowledgeService(config.data_dir, current=_assistant(config)), QueryLog(config.data_dir))
+
+
 def cmd_ask(args, config: Config) -> int:
-    assistant = _assistant(config)
     question = " ".join(args.question)
-    if question:
-        answer = assistant.ask(question)
-        print(json.dumps(answer.to_dict(), ensure_ascii=False) if args.json else _as_text(answer))
-        return 0
-    if not args.json:
+    if not question and not args.json:
         print("digibot ask: give a question, or use --json to read questions from standard input", file=sys.stderr)
         return 2
-    for line in sys.stdin:
-        answer = assistant.ask(line.rstrip("\n"))
-        sys.stdout.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")
-        sys.stdout.flush()
-    return 0
+    core = _core(config)
+    try:
+        if question:
+            answer, _ = core.reply(question)
+            print(json.dumps(answer.to_dict(), ensure_ascii=False) if args.json else _as_text(answer))
+            return 0
+        for line in sys.stdin:
+            answer, _ = core.reply(line.rstrip("\n"))
+            sys.stdout.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        return 0
+    finally:
+        core.close()
 
 
 def _as_text(answer) -> str:
     lines = [answer.answer]
-    for s in answer.sources:
-        lines.append(f"  來源：{s.section} {s.title}" + (f"（{s.agency}）" if s.agency else ""))
-        lines.append(f"  原文：{s.quote}")
+    if answer.answered or not answer.sources or any(s.quote and s.quote != s.title for s in answer.sources):
+        for s in answer.sources:
+            if not answer.answered and (not s.quote or s.quote == s.title):
+                continue  # a refusal cites no bare heading as its source
+            lines.append(f"  來源：{s.section} {s.title}" + (f"（{s.agency}）" if s.agency else ""))
+            lines.append(f"  原文：{s.quote}")
+    for c in answer.contacts:
+        lines.append(f"  機關網站（非報告內容）：{c.name} {c.website}")
     if answer.suggestions:
-        lines.append("  延伸問題：" + " ｜ ".join(answer.suggestions))
+        label = "選項" if answer.intent == "clarify" else "延伸問題" if answer.answered else "可以試試"
+        lines.append(f"  {label}：" + " ｜ ".join(answer.suggestions))
     return "\n".join(lines)
 
 
@@ -245,20 +280,49 @@ def cmd_train(args, config: Config) -> int:
 
 
 def cmd_chat(args, config: Config) -> int:
+    """A conversation through the same core as Telegram and the web: follow-ups, "答案錯了", "找真人"."""
+    from bot.core import open_core
     from bot.session import Session
 
-    assistant = _assistant(config)
+    core = open_core(config.data_dir, "chat")
+    if core is None:
+        return 1
     session = Session()
-    print("DIGI+ 小幫手 — 請輸入問題（Ctrl-D 離開）")
-    while True:
-        try:
-            line = input("> ")
-        except EOFError:
-            print()
-            return 0
-        if line.strip() in ("/quit", "/exit"):
-            return 0
-        print(_as_text(assistant.ask(line, session)))
+    user = f"cli-{os.getpid()}"
+    print("DIGI+ 小幫手 — 請輸入問題（Ctrl-D 離開）", flush=True)
+    try:
+        while True:
+            try:
+                line = input("> ")
+            except EOFError:
+                print()
+                return 0
+            if line.strip() in ("/quit", "/exit"):
+                return 0
+            print(_as_text(core.answer(line, session, channel="cli", user=user)), flush=True)
+    finally:
+        core.close()
+
+
+def cmd_export_taught(args, config: Config) -> int:
+    """Write the teachings in force as taught.yaml and questions/taught.jsonl, the layout of knowledge/curated/."""
+    from bot.teach import TEACH_FILENAME, TeachStore
+
+    if not (config.data_dir / TEACH_FILENAME).exists():
+        print(f"digibot export-taught: nothing taught yet in {config.data_dir} (no {TEACH_FILENAME})", file=sys.stderr)
+        return 1
+    store = TeachStore(config.data_dir)
+    try:
+        active = [t for t in store.list(("active",)) if t.kind != "dismissed"]
+        paths = store.export(args.out)
+    finally:
+        store.close()
+    print(f"{len(active)} teaching(s) in force written to:")
+    for path in paths:
+        print(f"  {path}")
+    print("To keep them in the repository: copy taught.yaml and questions/taught.jsonl into knowledge/curated/ "
+          "(the build checks them like faq.yaml) and commit.")
+    return 0
 
 
 def cmd_outline(args, config: Config) -> int:

@@ -10,19 +10,19 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import sqlite_utils
 
-from .curated import CuratedError, load_curated
+from .curated import TAUGHT_FILENAME, CuratedError, load_curated
 from .figures import extract_figures, parse_number
 from .glossary import build_english_glossary, recurring_terms
 from .outline import OutlineError, parse_outline
 from .tables import TableError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 KNOWLEDGE_DIR = Path(__file__).resolve().parent
 SOURCE_NAME = "digi-plus-2017-2020-report.txt"
 KB_FILENAME = "kb.sqlite"
@@ -40,18 +40,24 @@ class BuildResult:
     notes: list[str]
     source_sha256: str
     fingerprint: str
+    taught: list[str] = field(default_factory=list)  # ids of the teachings built in
+    taught_skipped: list[str] = field(default_factory=list)  # data-directory teachings that no longer fit
 
 
 def source_path(knowledge_dir: Path = KNOWLEDGE_DIR) -> Path:
     return knowledge_dir / "source" / SOURCE_NAME
 
 
-def inputs_fingerprint(knowledge_dir: Path = KNOWLEDGE_DIR) -> str:
-    """Hash of everything a build reads: the report, the curated files and the builder's code.
+def inputs_fingerprint(knowledge_dir: Path = KNOWLEDGE_DIR, taught_dir: Path | None = None) -> str:
+    """Hash of everything a build reads: the report, the curated files, what admins taught (the data
+    directory's taught.yaml) and the builder's code.
 
     A KB whose fingerprint differs is stale and gets rebuilt.
     """
     digest = hashlib.sha256(f"schema {SCHEMA_VERSION}\n".encode())
+    taught = taught_dir / TAUGHT_FILENAME if taught_dir is not None else None
+    if taught is not None and taught.is_file():
+        digest.update(b"taught\0" + taught.read_bytes() + b"\0")
     files = sorted((knowledge_dir / "source").rglob("*")) + sorted((knowledge_dir / "curated").rglob("*"))
     files += sorted(KNOWLEDGE_DIR.glob("*.py"))
     for file in files:
@@ -86,12 +92,13 @@ def read_source(path: Path) -> tuple[str, str]:
     return text, sha
 
 
-def build_kb(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR) -> BuildResult:
+def build_kb(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR, taught_dir: Path | None = None) -> BuildResult:
+    """Build the KB into `data_dir` from `knowledge_dir` and, when given, the teachings in `taught_dir`."""
     started = time.perf_counter()
     text, sha = read_source(source_path(knowledge_dir))
     try:
         outline = parse_outline(text)
-        curated = load_curated(knowledge_dir / "curated", outline, text)
+        curated = load_curated(knowledge_dir / "curated", outline, text, taught_dir)
     except (OutlineError, TableError) as exc:
         raise BuildError(f"{source_path(knowledge_dir)}: {exc}") from None
     except CuratedError as exc:
@@ -102,15 +109,16 @@ def build_kb(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR) -> BuildResult
     tmp = data_dir / f".{KB_FILENAME}.{os.getpid()}.tmp"
     tmp.unlink(missing_ok=True)
     try:
-        counts = _write(tmp, outline, curated, sha, knowledge_dir)
+        fingerprint = inputs_fingerprint(knowledge_dir, taught_dir)
+        counts = _write(tmp, outline, curated, sha, fingerprint)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    return BuildResult(target, counts, time.perf_counter() - started, curated.notes, sha,
-                       inputs_fingerprint(knowledge_dir))
+    return BuildResult(target, counts, time.perf_counter() - started, curated.notes, sha, fingerprint,
+                       list(curated.taught_applied), list(curated.taught_skipped))
 
 
-def _write(path: Path, outline, curated, sha: str, knowledge_dir: Path) -> dict[str, int]:
+def _write(path: Path, outline, curated, sha: str, fingerprint: str) -> dict[str, int]:
     db = sqlite_utils.Database(path)
     ids = {id(node): i + 1 for i, node in enumerate(outline.nodes)}
     node_by_path = {node.path: node for node in outline.nodes}
@@ -222,6 +230,10 @@ def _write(path: Path, outline, curated, sha: str, knowledge_dir: Path) -> dict[
                               "report": json.dumps(p["report"], ensure_ascii=False)} for p in curated.places],
                             pk="name")
     db["stopwords"].insert_all([{"word": w} for w in curated.stopwords], pk="word")
+    db["agencies"].create({"name": str, "full_name": str, "now": str, "website": str}, pk="name")
+    db["agencies"].insert_all(curated.agencies)
+    db["taught_out_of_scope"].create({"ord": int, "question": str, "teaching": str}, pk="ord")
+    db["taught_out_of_scope"].insert_all([{"ord": i, **row} for i, row in enumerate(curated.taught_out_of_scope)])
 
     counts = {
         "axes": len(axes_rows),
@@ -235,12 +247,14 @@ def _write(path: Path, outline, curated, sha: str, knowledge_dir: Path) -> dict[
         "synonyms": len(synonym_rows),
         "english_terms": len(english_rows),
         "source_notes": len(curated.notes),
+        "agencies": len(curated.agencies),
+        "taught": len(curated.taught_applied),
     }
     meta = {
         "schema_version": str(SCHEMA_VERSION),
         "source_file": SOURCE_NAME,
         "source_sha256": sha,
-        "fingerprint": inputs_fingerprint(knowledge_dir),
+        "fingerprint": fingerprint,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "counts": json.dumps(counts),
         "layout": json.dumps(_layout(outline, curated), ensure_ascii=False),

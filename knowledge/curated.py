@@ -46,6 +46,10 @@ class Curated:
     # without its note.
     flagged: list[tuple[str, list[str]]] = field(default_factory=list)
     budget_checks: list[dict] = field(default_factory=list)
+    agencies: list[dict] = field(default_factory=list)  # agencies.yaml: official websites (not report data)
+    taught_out_of_scope: list[dict] = field(default_factory=list)  # {question, teaching}: refuse these
+    taught_applied: list[str] = field(default_factory=list)  # ids of the teachings in this build
+    taught_skipped: list[str] = field(default_factory=list)  # data-directory teachings that no longer fit
 
 
 def load_yaml(path: Path) -> Any:
@@ -151,8 +155,48 @@ def _require(entry: dict, keys: tuple[str, ...], path: Path, label: str) -> None
         raise CuratedError(f"{path}: {label} is missing {', '.join(missing)}")
 
 
-def load_curated(curated_dir: Path, outline: Outline, report_text: str) -> Curated:
-    """Load every curated file and check it against the parsed report."""
+TAUGHT_FILENAME = "taught.yaml"
+TAUGHT_KINDS = ("alternates", "entry", "out_of_scope")
+# An agency website: https on a Taiwan government or academic host, an optional plain path; nothing else.
+_WEBSITE = re.compile(r"https://(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:gov|edu)\.tw/(?:[A-Za-z0-9._~-]+/)*")
+
+
+def load_taught(path: Path) -> list[dict]:
+    """What admins taught (taught.yaml, written by bot/teach.py or `digibot export-taught`): a list of
+    teachings, each {id, kind, ...}; kind "alternates" (questions → an existing FAQ entry), "entry"
+    (a new FAQ entry answered from a report section) or "out_of_scope" (questions to refuse)."""
+    data = load_yaml(path) if path.exists() else []
+    if data == [] or data is None:
+        return []
+    entries = _require_list(data, path, "teachings")
+    for entry in entries:
+        _require(entry, ("id", "kind"), path, f"teaching {entry.get('id')!r}")
+        if entry["kind"] not in TAUGHT_KINDS:
+            raise CuratedError(f"{path}: teaching {entry['id']!r} has kind {entry['kind']!r}; "
+                               f"expected one of {', '.join(TAUGHT_KINDS)}")
+        questions = entry.get("questions") if entry["kind"] != "entry" else [entry.get("question"),
+                                                                              *(entry.get("alternates") or [])]
+        if not isinstance(questions, list) or not questions or not all(isinstance(q, str) and q.strip()
+                                                                         for q in questions):
+            raise CuratedError(f"{path}: teaching {entry['id']!r} needs its questions as a list of strings")
+    return entries
+
+
+def agency_names(agencies: str | list[str]) -> list[str]:
+    """The agencies in a report attribution: "國發會、通傳會、交通部等" → 國發會, 通傳會, 交通部."""
+    parts = agencies if isinstance(agencies, list) else re.split(r"[、,，及與和]", agencies or "")
+    out: list[str] = []
+    for part in parts:
+        name = re.sub(r"等$", "", part.strip()).strip()
+        if name and name not in out:
+            out.append(name)
+    return out
+
+
+def load_curated(curated_dir: Path, outline: Outline, report_text: str, taught_dir: Path | None = None) -> Curated:
+    """Load every curated file and check it against the parsed report; then add what admins taught:
+    curated/taught.yaml (committed, checked strictly) and `taught_dir`/taught.yaml (the data directory's,
+    where a teaching that no longer fits the report or the FAQ is skipped and listed, not fatal)."""
     axes = _require_list(load_yaml(curated_dir / "axes.yaml"), curated_dir / "axes.yaml", "axes")
     indicators = _require_list(load_yaml(curated_dir / "indicators.yaml"), curated_dir / "indicators.yaml",
                                "indicators")
@@ -178,6 +222,18 @@ def load_curated(curated_dir: Path, outline: Outline, report_text: str) -> Curat
     checker.synonyms(synonyms)
     checker.source_notes(source_notes, curated)
     checker.breakdowns(curated)
+    curated.agencies = checker.agencies(load_yaml(curated_dir / "agencies.yaml") if (curated_dir / "agencies.yaml").exists()
+                                        else [])
+    committed = load_taught(curated_dir / TAUGHT_FILENAME)
+    checker.taught(committed, curated, curated_dir / TAUGHT_FILENAME, strict=True)
+    if taught_dir is not None:
+        path = taught_dir / TAUGHT_FILENAME
+        try:
+            local = load_taught(path)
+        except CuratedError as exc:  # the data directory's file is the bot's own; never block a start on it
+            curated.taught_skipped.append(str(exc))
+            local = []
+        checker.taught([e for e in local if str(e["id"]) not in curated.taught_applied], curated, path, strict=False)
     return curated
 
 
@@ -336,26 +392,97 @@ class _Checker:
             if fid in seen:
                 raise CuratedError(f"{path}: FAQ id {fid!r} is used twice")
             seen.add(fid)
-            alternates = entry.get("alternates") or []
-            if not isinstance(alternates, list) or not all(isinstance(a, str) for a in alternates):
-                raise CuratedError(f"{path}: FAQ entry {fid!r} alternates must be a list of strings")
-            node = self.nodes.get(compact_path(entry["path"]))
-            if node is None:
-                raise CuratedError(f"{path}: FAQ entry {fid!r} cites {entry['path']!r}, which is not in the outline")
-            if node.kind == "table":
-                source = self.report  # table cells are checked against the printed table
-            else:
-                source = squeeze(node.text + "".join(node.sentences))
-            answer = str(entry["answer"])
-            for fig in extract_figures(answer):
-                if squeeze(fig.text) not in source and squeeze(re.sub(r"^新[臺台]幣", "", fig.text)) not in source:
-                    raise CuratedError(f"{path}: FAQ entry {fid!r}: figure {fig.text!r} is not in the report text "
-                                       f"of {node.path}")
-            for number in re.findall(r"\d[\d,.]*\d|\d", squeeze(answer)):
-                if number not in source:
-                    raise CuratedError(f"{path}: FAQ entry {fid!r}: number {number!r} is not in the report text "
-                                       f"of {node.path}")
-            entry["node_path"] = node.path
+            self.faq_entry(entry, path)
+
+    def faq_entry(self, entry: dict, path: Path) -> None:
+        """One FAQ entry: its alternates are strings, its section exists, its figures are that section's."""
+        fid = str(entry["id"])
+        alternates = entry.get("alternates") or []
+        if not isinstance(alternates, list) or not all(isinstance(a, str) for a in alternates):
+            raise CuratedError(f"{path}: FAQ entry {fid!r} alternates must be a list of strings")
+        node = self.nodes.get(compact_path(entry["path"]))
+        if node is None:
+            raise CuratedError(f"{path}: FAQ entry {fid!r} cites {entry['path']!r}, which is not in the outline")
+        if node.kind == "table":
+            source = self.report  # table cells are checked against the printed table
+        else:
+            source = squeeze(node.text + "".join(node.sentences))
+        answer = str(entry["answer"])
+        for fig in extract_figures(answer):
+            if squeeze(fig.text) not in source and squeeze(re.sub(r"^新[臺台]幣", "", fig.text)) not in source:
+                raise CuratedError(f"{path}: FAQ entry {fid!r}: figure {fig.text!r} is not in the report text "
+                                   f"of {node.path}")
+        for number in re.findall(r"\d[\d,.]*\d|\d", squeeze(answer)):
+            if number not in source:
+                raise CuratedError(f"{path}: FAQ entry {fid!r}: number {number!r} is not in the report text "
+                                   f"of {node.path}")
+        entry["node_path"] = node.path
+
+    def agencies(self, entries: Any) -> list[dict]:
+        """agencies.yaml: each agency is one the report names and its website is an official address;
+        every agency the report names as responsible is listed."""
+        path = self.dir / "agencies.yaml"
+        entries = _require_list(entries, path, "agencies")
+        named = {name for node in self.outline.nodes for name in agency_names(node.agencies)}
+        seen: set[str] = set()
+        for entry in entries:
+            _require(entry, ("name", "full_name", "website"), path, f"agency {entry.get('name')!r}")
+            name, website = str(entry["name"]), str(entry["website"])
+            if name in seen:
+                raise CuratedError(f"{path}: agency {name!r} is listed twice")
+            seen.add(name)
+            if name not in named and not self._in_report(name):
+                raise CuratedError(f"{path}: agency {name!r} is not named in the report")
+            if not _WEBSITE.fullmatch(website):
+                raise CuratedError(f"{path}: agency {name!r} website {website!r} is not an official website address "
+                                   "(https://, a .gov.tw or .edu.tw host, ending in /; no phone numbers or e-mail)")
+            for key in ("full_name", "now"):
+                if re.search(r"@|\d{2,4}-\d{3,4}|https?:", str(entry.get(key) or "")):
+                    raise CuratedError(f"{path}: agency {name!r} {key} holds contact details; websites only")
+        missing = sorted(named - seen)
+        if missing:
+            raise CuratedError(f"{path}: the report names {', '.join(missing)} as responsible but the directory "
+                               "has no entry for them")
+        return [{"name": str(e["name"]), "full_name": str(e["full_name"]), "now": str(e.get("now") or ""),
+                 "website": str(e["website"])} for e in entries]
+
+    def taught(self, entries: list[dict], curated: Curated, path: Path, *, strict: bool) -> None:
+        """Teachings become FAQ alternates, new FAQ entries or questions to refuse, checked like faq.yaml.
+        With `strict` a teaching that does not fit fails the build; otherwise it is skipped and listed."""
+        faq = {str(e["id"]): e for e in curated.faq}
+        for entry in entries:
+            tid = str(entry["id"])
+            try:
+                if tid in curated.taught_applied:
+                    raise CuratedError(f"{path}: teaching id {tid!r} is used twice")
+                if entry["kind"] == "alternates":
+                    target = faq.get(str(entry.get("faq")))
+                    if target is None:
+                        raise CuratedError(f"{path}: teaching {tid!r} attaches questions to FAQ entry "
+                                           f"{entry.get('faq')!r}, which does not exist")
+                    known = list(target.get("alternates") or [])
+                    target["alternates"] = known + [q for q in entry["questions"] if q not in known
+                                                    and q != target["question"]]
+                elif entry["kind"] == "entry":
+                    _require(entry, ("question", "answer", "path"), path, f"teaching {tid!r}")
+                    if tid in faq:
+                        raise CuratedError(f"{path}: teaching {tid!r} reuses the FAQ id {tid!r}")
+                    new = {"id": tid, "question": str(entry["question"]),
+                           "alternates": [str(a) for a in entry.get("alternates") or []],
+                           "answer": str(entry["answer"]), "path": str(entry["path"])}
+                    self.faq_entry(new, path)
+                    node = self.nodes[compact_path(new["path"])]
+                    new["axis"] = next((a.number for a in [node, *node.ancestors()] if a.kind == "axis"), 0)
+                    curated.faq.append(new)
+                    faq[tid] = new
+                else:
+                    curated.taught_out_of_scope += [{"question": q, "teaching": tid} for q in entry["questions"]]
+            except CuratedError as exc:
+                if strict:
+                    raise
+                curated.taught_skipped.append(str(exc))
+                continue
+            curated.taught_applied.append(tid)
 
     def synonyms(self, synonyms: list[dict]) -> None:
         path = self.dir / "synonyms.yaml"

@@ -12,7 +12,7 @@ from .build import SCHEMA_VERSION
 
 REQUIRED_TABLES = ("meta", "axes", "nodes", "sentences", "figures", "faq", "indicators", "indicator_values",
                    "budget", "budget_totals", "budget_notes", "synonyms", "source_notes", "english",
-                   "report_terms", "places", "stopwords", "flagged")
+                   "report_terms", "places", "stopwords", "flagged", "agencies", "taught_out_of_scope")
 
 
 class KBError(RuntimeError):
@@ -141,6 +141,15 @@ class BudgetTotal:
     discrepancy: bool
 
 
+@dataclass(frozen=True)
+class Agency:
+    """An agency's official website from knowledge/curated/agencies.yaml (not report data)."""
+    name: str  # as the report writes it (國發會)
+    full_name: str
+    now: str  # what it is called today when reorganised since the report, else ""
+    website: str
+
+
 @dataclass
 class KnowledgeBase:
     path: Path
@@ -161,6 +170,8 @@ class KnowledgeBase:
     stopwords: frozenset[str] = frozenset()
     # Report inconsistencies with the report text each is about: never quoted without the note.
     flagged: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    agencies: dict[str, Agency] = field(default_factory=dict)  # by the report's name
+    taught_out_of_scope: list[str] = field(default_factory=list)  # questions admins marked out of scope
     nodes_by_path: dict[str, Node] = field(default_factory=dict)
     sentences_by_id: dict[int, Sentence] = field(default_factory=dict)
 
@@ -256,8 +267,11 @@ def _read(con: sqlite3.Connection, path: Path, meta: dict[str, str]) -> Knowledg
               for r in con.execute("select * from places order by rowid")]
     stopwords = frozenset(r["word"] for r in con.execute("select word from stopwords"))
     flagged = [(r["note"], tuple(json.loads(r["quotes"]))) for r in con.execute("select * from flagged order by ord")]
+    agencies = {r["name"]: Agency(r["name"], r["full_name"], r["now"], r["website"])
+                for r in con.execute("select * from agencies order by rowid")}
+    refused = [r["question"] for r in con.execute("select question from taught_out_of_scope order by ord")]
     kb = KnowledgeBase(path, meta, axes, nodes, sentences, faq, indicators, budget, totals, budget_notes, synonyms,
-                       english, source_notes, report_terms, places, stopwords, flagged)
+                       english, source_notes, report_terms, places, stopwords, flagged, agencies, refused)
     kb.nodes_by_path = {n.path: n for n in nodes.values()}
     kb.sentences_by_id = by_id
     return kb

@@ -15,7 +15,10 @@ Every request is recorded as a `Call`.
             assert "9,735" in reply.text
 
 Updates are made with `push_text`, `push_edited`, `push_media` (sticker, photo, voice, …),
-`push_callback` (pressing a button of a message the bot sent) or `push_update` (anything).
+`push_callback` (pressing a button of a message the bot sent), `push_inline_query` (typing
+"@bot …" in any chat) or `push_update` (anything). `inline_answers` holds what answerInlineQuery
+was given, by inline query id, after the checks Telegram makes (at most 50 results, unique ids of
+1–64 bytes, titles, message texts that parse as HTML and fit 4,096 characters).
 """
 
 from __future__ import annotations
@@ -41,6 +44,11 @@ MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_CALLBACK_DATA = 64
 MAX_CALLBACK_ANSWER = 200
+MAX_INLINE_RESULTS = 50
+MAX_INLINE_RESULT_ID = 64  # bytes
+INLINE_QUERY_WINDOW = 10.0  # seconds Telegram waits for answerInlineQuery before the query is "too old"
+_INLINE_TYPES = {"article", "photo", "gif", "mpeg4_gif", "video", "audio", "voice", "document", "location", "venue",
+                 "contact", "game", "sticker"}
 _UNSET: Any = object()
 _TOKEN_FORM = re.compile(r"^\d+:[A-Za-z0-9_-]+$")  # a well-formed token: wrong ones get 401, malformed ones 404
 
@@ -318,6 +326,8 @@ class BotAPIStub:
         self._messages: dict[tuple[int, int], dict] = {}  # (chat id, message id) → message
         self._message_ids: dict[int, itertools.count] = {}
         self._callbacks: dict[str, bool] = {}  # callback query id → answered
+        self._inline_queries: dict[str, float] = {}  # inline query id → when it was sent (removed once answered)
+        self.inline_answers: dict[str, dict] = {}  # inline query id → the accepted answerInlineQuery parameters
         self._changed = asyncio.Condition()
         self._poll_generation = 0
         self._runner: web.AppRunner | None = None
@@ -560,6 +570,13 @@ class BotAPIStub:
             "id": query_id, "from": self.user(user_id), "message": message, "chat_instance": str(chat["id"]),
             "data": data}})
 
+    def push_inline_query(self, query: str, *, user_id: int = 1001, chat_type: str = "private") -> dict:
+        """Queue an inline query, as when a user types "@bot <query>" in a chat; returns the update."""
+        query_id = str(self.rng.getrandbits(62))
+        self._inline_queries[query_id] = time.monotonic()
+        return self.push_update({"inline_query": {"id": query_id, "from": self.user(user_id), "query": query,
+                                                  "offset": "", "chat_type": chat_type}})
+
     def press(self, message: dict | Call, label: str, *, user_id: int | None = None) -> dict:
         """Queue pressing the first button whose label contains `label`."""
         result = message.result if isinstance(message, Call) else message
@@ -754,7 +771,7 @@ class BotAPIStub:
     # ------------------------------------------------------------ methods
     def _api_getMe(self, params: dict, files: dict) -> dict:
         return {**self._me(), "can_join_groups": True, "can_read_all_group_messages": False,
-                "supports_inline_queries": False, "can_connect_to_business": False, "has_main_web_app": False}
+                "supports_inline_queries": True, "can_connect_to_business": False, "has_main_web_app": False}
 
     async def _api_getUpdates(self, params: dict, files: dict, transport=None) -> list[dict]:
         if self.webhook_url:
@@ -853,6 +870,42 @@ class BotAPIStub:
         if len(str(params.get("text") or "")) > MAX_CALLBACK_ANSWER:
             raise _bad("MESSAGE_TOO_LONG")
         self._callbacks[query_id] = True
+        return True
+
+    def _api_answerInlineQuery(self, params: dict, files: dict) -> bool:
+        query_id = str(params.get("inline_query_id") or "")
+        sent = self._inline_queries.get(query_id)
+        if sent is None or time.monotonic() - sent > INLINE_QUERY_WINDOW:
+            raise _bad("query is too old and response timeout expired or query ID is invalid")
+        results = params.get("results")
+        if not isinstance(results, list):
+            raise _bad("can't parse inline query results JSON object")
+        if len(results) > MAX_INLINE_RESULTS:
+            raise _bad("RESULTS_TOO_MUCH")
+        cache_time = params.get("cache_time", 300)
+        if not isinstance(cache_time, int) or cache_time < 0:
+            raise _bad("wrong parameter cache_time")
+        seen: set[str] = set()
+        for result in results:
+            if not isinstance(result, dict) or result.get("type") not in _INLINE_TYPES:
+                raise _bad("RESULT_TYPE_INVALID")
+            rid = str(result.get("id") or "")
+            if not 1 <= len(rid.encode()) <= MAX_INLINE_RESULT_ID:
+                raise _bad("RESULT_ID_INVALID")
+            if rid in seen:
+                raise _bad("RESULT_ID_DUPLICATE")
+            seen.add(rid)
+            if result["type"] == "article":
+                if not str(result.get("title") or "").strip():
+                    raise _bad("RESULT_TITLE_EMPTY")
+                content = result.get("input_message_content")
+                if not isinstance(content, dict) or "message_text" not in content:
+                    raise _bad("MESSAGE_EMPTY")
+                self._formatted(content.get("message_text"), content.get("parse_mode"), limit=MAX_TEXT, what="text")
+            if result.get("reply_markup") is not None:
+                self._markup({"reply_markup": result["reply_markup"]})
+        del self._inline_queries[query_id]
+        self.inline_answers[query_id] = params
         return True
 
     def _upload(self, params: dict, files: dict, name: str) -> Upload | str:

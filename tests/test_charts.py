@@ -53,6 +53,7 @@ def test_charts_show_the_reports_figures_and_flag_estimates(kb):
     assert "DIGI+方案各主軸投入預算（億元）" in budget.texts
     assert any("表列合計 244" in t for t in budget.texts) and any("254.4" in t for t in budget.texts)
     assert any("主軸7" in t and "N/A" in t for t in budget.texts)
+    assert "250" in budget.texts and not any("1e" in t for t in budget.texts)  # the axis counts 億元, as labelled
     economy = charts.indicator_chart(kb, "digital_economy")
     assert "4.9兆元（預估值）" in economy.texts and "3.8兆元" in economy.texts
     one_axis = charts.budget_chart(kb, axis=1)

@@ -89,7 +89,7 @@ async def test_low_confidence_and_out_of_scope_replies_offer_questions(api, bot,
     assert expected.intent == "out_of_scope"
     assert expected.answer.strip() in reply.text
     assert "來源" not in reply.text  # nothing from the report was stated
-    assert [label for label, _ in reply.buttons] == [s[:60] for s in expected.suggestions]
+    assert [label for label, _ in reply.buttons] == [s[:60] for s in expected.suggestions] + ["👍 有幫助", "👎 不正確"]
 
 
 # ----------------------------------------------------------------------------- commands
@@ -210,7 +210,7 @@ async def test_did_you_mean_buttons_for_a_vague_question(api, bot, service):
     assert expected.intent == "clarify", "pick another vague question if the core now answers this one"
     reply = await ask(api, "人才")
     assert expected.answer.strip() in reply.text and "原文" not in reply.text
-    assert [label for label, _ in reply.buttons] == [s[:60] for s in expected.suggestions]
+    assert [label for label, _ in reply.buttons] == [s[:60] for s in expected.suggestions] + ["🔄 都不是，我換個說法"]
     mark = api.mark()
     api.push_callback(reply, reply.buttons[0][1])
     [answer] = await api.wait_for("sendMessage", since=mark)
@@ -228,3 +228,32 @@ async def test_greets_a_group_it_is_added_to(api, bot):
         "new_chat_member": {"status": "member", "user": me}}})
     [hello] = await api.wait_for("sendMessage", since=mark, chat_id=group)
     assert "@digibot_test_bot" in hello.text
+
+
+async def test_none_of_these_under_a_did_you_mean_asks_for_other_words_and_is_recorded(api, bot, service):
+    reply = await ask(api, "人才")
+    mark = api.mark()
+    api.press(reply, "都不是")
+    [answered] = await api.wait_for("answerCallbackQuery", since=mark)
+    [prompt] = await api.wait_for("sendMessage", since=mark)
+    assert "換個說法" in prompt.text
+    core = bot.bot_data["core"]
+    answer_id = next(data for _, data in reply.buttons if data.startswith("fb:n:"))[5:]
+    assert core.feedback.user_vote(answer_id, USER) == "down"
+    assert core.feedback.answer(answer_id)["intent"] == "clarify"
+
+
+async def test_in_a_group_everyone_votes_once_and_the_buttons_count(api, bot):
+    group = -100777
+    api.chat(group, "supergroup")
+    mark = api.mark()
+    api.push_text("@digibot_test_bot iTaiwan 熱點有幾個?", chat_id=group, chat_type="supergroup", user_id=USER)
+    [reply] = await api.wait_for("sendMessage", since=mark, chat_id=group)
+    for user, label in ((USER, "👍"), (USER + 1, "👍"), (USER + 2, "👎"), (USER + 1, "👎")):
+        mark = api.mark()
+        api.press(reply, label, user_id=user)
+        await api.wait_for("editMessageReplyMarkup", since=mark, chat_id=group)
+    message = api.message(group, reply.result["message_id"])
+    labels = [b["text"] for row in message["reply_markup"]["inline_keyboard"] for b in row
+              if b.get("callback_data", "").startswith(("fb:u:", "fb:d:"))]
+    assert labels == ["👍 有幫助 1", "👎 不正確 2"]  # the second user changed their vote

@@ -181,7 +181,8 @@ async def test_usage_for_officials_counts_questions(api, bot):
     assert pre_blocks(report)
     admin_report = await command(api, "/usage 30", user_id=ADMIN)
     assert "最近 30 天" in admin_report.text
-    unanswered = await command(api, "/unanswered 5", user_id=ADMIN)
-    assert "<b>天氣</b>如何" in unanswered.text and "×1" in unanswered.text
-    assert "iTaiwan" not in unanswered.text
+    header, group = await command(api, "/unanswered 5", user_id=ADMIN, count=2)
+    assert "1 組" in header.text
+    assert "<b>天氣</b>如何" in group.text and "×1" in group.text  # escaped, shown as typed
+    assert "iTaiwan 熱點有幾個?" not in group.text
     assert_all_accepted(api)

@@ -18,7 +18,7 @@ from bot.core import MAX_QUESTION_CHARS as READ_CHARS
 from handlers.web.http import MAX_BODY_BYTES, MAX_QUESTION_CHARS, RateLimiter
 from handlers.web.webhook import webhook_path
 
-ANSWER_KEYS = {"query", "answered", "intent", "answer", "sources", "confidence", "suggestions"}
+ANSWER_KEYS = {"query", "answered", "intent", "answer", "sources", "confidence", "suggestions", "answer_id"}
 SOURCE_KEYS = {"section", "title", "agency", "quote"}
 INTENTS = {"greeting", "thanks", "help", "fact", "faq", "stat", "clarify", "out_of_scope"}
 

@@ -81,6 +81,13 @@ def test_serve_builds_the_kb_and_answers_like_curl(server):
     assert status == 400 and error["error"] == "bad_request"
 
 
+def test_serve_says_what_it_builds_and_which_address_to_open(server):
+    _, _, port, _, log_path = server
+    log = log_path.read_text(encoding="utf-8")
+    assert log.index("building the knowledge base") < log.index("built knowledge base")  # a line while it builds
+    assert f"open http://127.0.0.1:{port}/ in a browser" in log
+
+
 def test_sigterm_lets_the_request_in_flight_finish_then_exits_0(server):
     proc, _, port, _, log_path = server
     body = json.dumps({"q": "iTaiwan 熱點有幾個"}, ensure_ascii=False).encode()

@@ -1,4 +1,5 @@
-"""Admins and officials: /reload the knowledge base, /unanswered questions, /usage statistics.
+"""Admins and officials: /reload the knowledge base, /usage statistics (the teach loop — /unanswered,
+/taught, /untaught — is in teach.py).
 
 Every command checks the role first; a refusal is polite and logged with the salted hash of the
 user id (never the id itself).
@@ -95,19 +96,42 @@ def _when(ts: str) -> str:
 
 
 # ------------------------------------------------------------------------------ /reload
+def _numbers(ids: list[int]) -> str:
+    return "、".join(f"#{i}" for i in ids)
+
+
 def reload_report(result: ReloadResult) -> str:
-    """What an admin is told after a reload attempt."""
+    """What an admin is told after a reload attempt: the gate's figures, and what became of the teachings."""
     score = ""
     if result.old_score is not None and result.new_score is not None:
         score = f"\n標註問題集答對率：{result.old_score:.1%} → {result.new_score:.1%}"
+        if result.old_right is not None and result.new_right is not None and result.total:
+            score += f"（答對 {result.old_right:,} → {result.new_right:,} 題，共 {result.total:,} 題）"
+    taught = [i for i in result.taught if i not in result.skipped]
+    skipped = "".join(f"\n⚠️ 教學 #{i} 未套用：{escape(reason)}" for i, reason in result.skipped.items())
     if result.ok:
         counts = result.counts or {}
         listed = "、".join(f"{counts[k]:,} {label}" for k, label in COUNT_LABELS if k in counts)
-        return f"✅ 知識庫已重新載入（{result.seconds:.1f} 秒）。\n內容：{listed}{score}"
+        lines = [f"✅ 知識庫已重新載入（{result.seconds:.1f} 秒）。\n內容：{listed}{score}"]
+        if taught:
+            own = f"（教的問題答對 {result.taught_right}/{result.taught_total}）" if result.taught_total else ""
+            lines.append(f"已套用教學 {_numbers(taught)}{own}。")
+        if result.untaught:
+            lines.append(f"已移除教學 {_numbers(result.untaught)}。")
+        return "\n".join(lines) + skipped
     if result.status is ReloadStatus.BUSY:
         return "⏳ 已有一次重新載入正在進行，請稍候再試。"
-    return (f"❌ 重新載入失敗，目前的知識庫繼續服務（{result.seconds:.1f} 秒）。\n"
-            f"原因：{escape(result.message)}{score}")
+    lines = [f"❌ 重新載入失敗，目前的知識庫繼續服務（{result.seconds:.1f} 秒）。\n原因：{escape(result.message)}{score}"]
+    if result.status is ReloadStatus.WORSE and (taught or result.untaught):
+        changes = "、".join(filter(None, [f"教學 {_numbers(taught)}" if taught else "",
+                                          f"撤銷 {_numbers(result.untaught)}" if result.untaught else ""]))
+        lines.append(f"因此未套用{changes}（/taught 可查看，/untaught 可撤銷後再 /reload）。")
+        if result.newly_wrong:
+            lines.append("因此答錯的標註問題：" + "、".join(f"「{escape(q[:60])}」" for q in result.newly_wrong[:5])
+                         + (f" 等 {len(result.newly_wrong)} 題" if len(result.newly_wrong) > 5 else ""))
+    elif taught or result.untaught:
+        lines.append("教學與撤銷仍在等待，下次 /reload 再套用。")
+    return "\n".join(lines) + skipped
 
 
 @requires("admin")
@@ -132,23 +156,6 @@ async def _edit(context: ContextTypes.DEFAULT_TYPE, message: Message, chat_id: i
     except BadRequest as exc:
         log.info("could not edit the reload message (%s); sending a new one", exc)
         await common.send_html(context, chat_id, text)
-
-
-# -------------------------------------------------------------------------- /unanswered
-@requires("admin")
-@private_only
-async def unanswered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """List the most recent questions the bot could not answer, with how often they were asked."""
-    n = _int_arg(context.args, 10, 1, 50)
-    rows = await asyncio.to_thread(common.core(context).querylog.unanswered, n)
-    if not rows:
-        text = "目前沒有未能回答的問題 🎉"
-    else:
-        lines = [f"<b>最近未能回答的問題</b>（{len(rows)} 則，{TAIPEI.tzname(None)}）"]
-        for i, (q, count, last) in enumerate(rows, 1):
-            lines.append(f"{i}. {escape(q[:200])}  <i>×{count}，{_when(last)}</i>")
-        text = "\n".join(lines)
-    await common.send_html(context, update.effective_chat.id, text)
 
 
 # ------------------------------------------------------------------------------- /usage

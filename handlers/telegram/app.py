@@ -21,21 +21,24 @@ import httpx
 from telegram import Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, TimedOut
 from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, BaseUpdateProcessor,
-                          CallbackQueryHandler, ChatMemberHandler, CommandHandler, MessageHandler, filters)
+                          CallbackQueryHandler, ChatMemberHandler, CommandHandler, InlineQueryHandler, MessageHandler,
+                          filters)
 
 from bot.config import Config
 from bot.core import Core, open_core
 from bot.ratelimit import RateLimiter
 from bot.redact import error_type
 
-from . import admin, citizen, errors, menu, stats
+from . import admin, citizen, errors, feedback, inline, menu, stats, teach
 from .render import ButtonStore
 
 log = logging.getLogger(__name__)
 
 # Update kinds the bot asks Telegram for (also what a webhook should be registered with).
-KNOWN_COMMAND = r"^/(?:start|help|about|stats|chart|export|usage|unanswered|reload)(?:@\w+)?(?:\s|$)"
-ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
+KNOWN_COMMAND = (r"^/(?:start|help|about|stats|chart|export|usage|unanswered|taught|untaught|reload)"
+                 r"(?:@\w+)?(?:\s|$)")
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.INLINE_QUERY,
+                   Update.MY_CHAT_MEMBER]
 
 class PossiblyDelivered(TimedOut):
     """A request timed out after it was sent: Telegram may have carried it out (a message may be in the
@@ -186,7 +189,9 @@ def _add_handlers(application: Application) -> None:
         CommandHandler("chart", stats.chart, filters=new),
         CommandHandler("export", stats.export, filters=new),
         CommandHandler("usage", admin.usage, filters=messages),
-        CommandHandler("unanswered", admin.unanswered, filters=messages),
+        CommandHandler("unanswered", teach.unanswered, filters=new),
+        CommandHandler("taught", teach.taught, filters=messages),
+        CommandHandler("untaught", teach.untaught, filters=new),
         CommandHandler("reload", admin.reload, filters=new, block=False),  # rebuilds in the background
         # Only commands the bot does not know: an edited /start or /export is not "unknown", just not re-run.
         MessageHandler(filters.COMMAND & messages & ~filters.Regex(re.compile(KNOWN_COMMAND, re.IGNORECASE)),
@@ -198,6 +203,9 @@ def _add_handlers(application: Application) -> None:
         CallbackQueryHandler(stats.menu_pressed, pattern=r"^st:"),
         CallbackQueryHandler(stats.chart_pressed, pattern=r"^ch:"),
         CallbackQueryHandler(stats.export_pressed, pattern=r"^ex:"),
+        CallbackQueryHandler(feedback.feedback_pressed, pattern=r"^fb:"),
+        CallbackQueryHandler(teach.teach_pressed, pattern=r"^tq:"),
+        InlineQueryHandler(inline.inline_query),
         CallbackQueryHandler(citizen.stale_button),
         ChatMemberHandler(citizen.added_to_group, ChatMemberHandler.MY_CHAT_MEMBER),
     ])

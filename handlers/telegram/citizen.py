@@ -145,7 +145,8 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         "<b>怎麼問</b>",
         "• 直接輸入問題，例如「iTaiwan 熱點有幾個？」「2020年數位經濟規模多少？」",
         "• 可以接著追問：「那2019年呢？」（同一個對話 30 分鐘內有效）",
-        "• 答案下方的按鈕：延伸問題，以及「📄 原文」看報告原句",
+        "• 答案下方的按鈕：延伸問題、「📄 原文」看報告原句，👍/👎 告訴我答得好不好（答錯也可以直接說「答案錯了」）",
+        "• 在任何聊天室輸入 @" + escape(context.bot.username or "") + " 加上關鍵字，可以直接分享報告裡的數字",
         "• 繁體、簡體、英文都可以" + ("；在群組裡請 @我 或回覆我的訊息" if common.in_group(update) else ""),
         "",
         "<b>指令</b>",
@@ -159,7 +160,8 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if cfg.is_official(user_id):
         lines.append("/usage 使用統計（公務人員）")
     if cfg.is_admin(user_id):
-        lines += ["/reload 重新載入知識庫（管理員）", "/unanswered 未能回答的問題（管理員）"]
+        lines += ["/reload 重新載入知識庫（管理員）", "/unanswered 需要處理的問題，按鈕可教正確的回答（管理員）",
+                  "/taught 教過的內容・/untaught 編號 撤銷（管理員）"]
     await common.send_html(context, update.effective_chat.id, "\n".join(lines))
 
 

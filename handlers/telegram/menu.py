@@ -22,7 +22,9 @@ CITIZEN_COMMANDS = [
 ]
 OFFICIAL_COMMANDS = [BotCommand("usage", "使用統計（公務人員）")]
 ADMIN_COMMANDS = [BotCommand("reload", "重新載入知識庫（管理員）"),
-                  BotCommand("unanswered", "未能回答的問題（管理員）")]
+                  BotCommand("unanswered", "需要處理的問題與教學（管理員）"),
+                  BotCommand("taught", "教過的內容（管理員）"),
+                  BotCommand("untaught", "撤銷一則教學（管理員）")]
 
 
 async def set_default_menu(application: Application) -> None:

@@ -68,6 +68,16 @@ def source_line(source: Source, lang: str = "zh") -> str:
     return f"<i>{label}：{escape(where)}</i>"
 
 
+def contacts_html(answer: Answer) -> str:
+    """Agency websites from the curated directory, labelled as not being report data."""
+    if not answer.contacts:
+        return ""
+    head = "🔗 Official websites (agency directory, not the report):" if answer.lang == "en" \
+        else "🔗 機關官方網站（取自機關名錄，非報告內容）："
+    lines = [f'{escape(c.name)}：<a href="{escape(c.website, quote=True)}">{escape(c.website)}</a>' for c in answer.contacts]
+    return head + "\n" + "\n".join(lines)
+
+
 def answer_html(answer: Answer) -> str:
     """The reply body (escaped) and, for answers from the report, where it comes from."""
     parts = [escape(answer.answer.strip() or "…")]
@@ -78,6 +88,8 @@ def answer_html(answer: Answer) -> str:
             if line not in seen:
                 seen.append(line)
         parts.append("\n".join(seen[:MAX_SOURCES_SHOWN]))
+    if answer.contacts:
+        parts.append(contacts_html(answer))
     return "\n\n".join(parts)
 
 
@@ -85,14 +97,62 @@ def question_button(store: ButtonStore, question: str) -> InlineKeyboardButton:
     return InlineKeyboardButton(_label(question), callback_data=f"q:{store.put({'q': question})}")
 
 
+# Feedback buttons: callback data "fb:<u|d|n>:<answer id>" (u 👍, d 👎, n "none of these"); ✓ marks the vote.
+FEEDBACK_PREFIX = "fb:"
+NO_FEEDBACK_INTENTS = ("greeting", "thanks", "help", "feedback", "clarify")  # clarify: "none of these" instead
+VOTED = "✓ "
+
+
+def feedback_labels(lang: str) -> dict[str, str]:
+    if lang == "en":
+        return {"u": "👍 Helpful", "d": "👎 Wrong", "n": "🔄 None of these — I'll rephrase"}
+    return {"u": "👍 有幫助", "d": "👎 不正確", "n": "🔄 都不是，我換個說法"}
+
+
+def feedback_row(answer_id: str, lang: str, vote: str | None = None) -> list[InlineKeyboardButton]:
+    labels = feedback_labels(lang)
+    return [InlineKeyboardButton((VOTED if vote == v else "") + labels[k], callback_data=f"{FEEDBACK_PREFIX}{k}:{answer_id}")
+            for k, v in (("u", "up"), ("d", "down"))]
+
+
+def with_vote(markup: InlineKeyboardMarkup | None, vote: str | None,
+              tally: dict[str, int] | None = None) -> InlineKeyboardMarkup | None:
+    """The same keyboard with the 👍/👎 row showing `vote` (None: no vote), or, in a group where many
+    vote on one answer, each button's count (`tally`)."""
+    if markup is None:
+        return None
+    rows = []
+    for row in markup.inline_keyboard:
+        new = []
+        for button in row:
+            data = button.callback_data if isinstance(button.callback_data, str) else ""
+            if data.startswith((FEEDBACK_PREFIX + "u:", FEEDBACK_PREFIX + "d:")):
+                which = "up" if data[3] == "u" else "down"
+                text = re.sub(r" \d+$", "", button.text.removeprefix(VOTED))
+                if tally is not None:
+                    text += f" {tally[which]}" if tally.get(which) else ""
+                elif which == vote:
+                    text = VOTED + text
+                button = InlineKeyboardButton(text, callback_data=data)
+            new.append(button)
+        rows.append(new)
+    return InlineKeyboardMarkup(rows)
+
+
 def answer_keyboard(answer: Answer, store: ButtonStore) -> InlineKeyboardMarkup | None:
-    """Follow-up suggestions (or "did you mean" choices), one a row, and a 原文 button."""
+    """Follow-up suggestions (or "did you mean" choices and "none of these"), one a row, a 原文
+    button, and 👍/👎 under every answer that has an id."""
     rows = [[question_button(store, s)] for s in answer.suggestions if s and s.strip()]
+    if answer.intent == "clarify" and answer.answer_id:
+        rows.append([InlineKeyboardButton(feedback_labels(answer.lang)["n"],
+                                          callback_data=f"{FEEDBACK_PREFIX}n:{answer.answer_id}")])
     quotes = [s for s in answer.sources if s.quote and s.quote.strip()]
     if answer.answered and quotes:
         key = store.put({"sources": [[s.section, s.title, s.agency, s.quote] for s in quotes], "lang": answer.lang})
         label = "📄 Source text" if answer.lang == "en" else "📄 原文"
         rows.append([InlineKeyboardButton(label, callback_data=f"src:{key}")])
+    if answer.answer_id and answer.intent not in NO_FEEDBACK_INTENTS:
+        rows.append(feedback_row(answer.answer_id, answer.lang))
     return InlineKeyboardMarkup(rows) if rows else None
 
 

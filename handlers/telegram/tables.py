@@ -10,7 +10,8 @@ from __future__ import annotations
 import html
 import unicodedata
 
-from bot.tables import budget_average, budget_change, budget_sum, budget_table, indicator_table
+from bot.tables import (absent_axes, budget_average, budget_change, budget_discrepancies, budget_sum, budget_table,
+                        indicator_notes, indicator_table)
 
 escape = html.escape
 ESTIMATE_MARK = "*"
@@ -49,24 +50,11 @@ def _source(section: str, title: str) -> str:
 
 # ----------------------------------------------------------------------------- budget
 def _budget_notes(table: dict, years: list[int]) -> list[str]:
-    notes = []
-    for check in table["total_checks"]:
-        if check["year"] in years and check["discrepancy"]:
-            notes.append(f"⚠️ {check['year']}年：報告表列合計 {escape(check['stated'])}，但各主軸加總為 "
-                         f"{_computed(check['axes_sum_computed'])}億元（相差 {check['difference']:+.1f}億元）。"
-                         "報告原文如此，此處照列。")
-    return notes
+    return [f"⚠️ {escape(note)}" for note in budget_discrepancies(table, years)]
 
 
 def _absent_axes(table: dict) -> list[str]:
-    out = []
-    for a in table["axes"]:
-        if not a["values"]:
-            reason = a["note_text"]
-            note = escape(a["note"] or "N/A")
-            out.append(f"主軸{a['axis']} 表列 {note}：{escape(reason)}" if reason and reason != a["note"]
-                       else f"主軸{a['axis']}「{escape(a['name'])}」未列預算（{note}）。")
-    return out
+    return [escape(note) for note in absent_axes(table)]
 
 
 def _legend(table: dict) -> str:
@@ -164,9 +152,7 @@ def budget_year(kb, year: int) -> str:
 
 # ------------------------------------------------------------------------- indicators
 def _indicator_notes(kb, keys: list[str]) -> list[str]:
-    """The report's inconsistencies that concern these indicators (by name or a longer alias)."""
-    spellings = [s for i in kb.indicators if i.key in keys for s in [i.name, *i.aliases] if len(s) >= 5]
-    return [f"ℹ️ {escape(note)}" for note in kb.source_notes if any(s in note for s in spellings)]
+    return [f"ℹ️ {escape(note)}" for note in indicator_notes(kb, keys)]
 
 
 def _cell(row: dict, year: int) -> str:

@@ -55,6 +55,7 @@ LIMITER = web.AppKey("limiter", Any)
 SETTINGS = web.AppKey("settings", Any)
 TELEGRAM = web.AppKey("telegram", Any)
 INFLIGHT = web.AppKey("inflight", Any)
+CHARTS = web.AppKey("charts", Any)  # PNGs drawn for the officials' page, by (knowledge base, chart)
 
 
 class InFlight:

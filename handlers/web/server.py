@@ -3,9 +3,12 @@
 Routes (all answers come from the one `Core`, whose knowledge base an admin may reload):
 
 - `GET /` — the citizens' chat page (static files in handlers/web/static/, no build step, no external assets)
-- `POST /api/ask` — `{"q": "...", "session": "optional id"}` → the Answer JSON of DESIGN.md
+- `GET /stats` — the officials' page: the budget and indicator tables and charts, as /stats and /chart show them
+- `POST /api/ask` — `{"q": "...", "session": "optional id"}` → the Answer JSON of DESIGN.md, with `answer_id`
+- `POST /api/feedback` — `{"answer_id": "...", "vote": "up" | "down" | null, "session": "..."}`: 👍/👎 on an answer
 - `GET /api/examples` — a few questions the bot answers well (the page's first suggestion chips)
 - `GET /api/stats/budget`, `GET /api/stats/indicators` — the report's tables as JSON, `?format=csv` for CSV
+- `GET /api/stats/chart/budget.png`, `GET /api/stats/chart/indicator/<key>.png` — the /chart PNGs
 - `GET /api/stats/query?q=…` — a statistics request in words (a year's per-axis breakdown, sums, changes,
   averages over years, one indicator), read like chat and /stats
 - `GET /healthz` — KB version (source hash, build time, counts), uptime and the Telegram mode
@@ -33,8 +36,8 @@ from bot.config import Config
 from bot.core import Core, open_core
 
 from . import api
-from .http import CORE, INFLIGHT, LIMITER, MAX_REQUEST_BYTES, SETTINGS, TELEGRAM, InFlight, RateLimiter, Settings, \
-    error_middleware, security_headers
+from .http import CHARTS, CORE, INFLIGHT, LIMITER, MAX_REQUEST_BYTES, SETTINGS, TELEGRAM, InFlight, RateLimiter, \
+    Settings, error_middleware, security_headers
 from .webhook import telegram_webhook
 
 log = logging.getLogger(__name__)
@@ -60,14 +63,19 @@ def create_app(config: Config, core: Core | None = None, *, clock: Callable[[], 
     app[LIMITER] = RateLimiter(config.ask_rate_per_minute, config.ask_burst, clock=clock)
     app[SETTINGS] = Settings(trust_proxy=config.trust_proxy, started=time.monotonic(),
                              header_timeout=config.http_header_timeout, body_timeout=config.http_body_timeout)
+    app[CHARTS] = {}
     app.on_response_prepare.append(security_headers)
 
     app.router.add_get("/", api.index)
+    app.router.add_get("/stats", api.stats_page)
     app.router.add_post("/api/ask", api.ask)
+    app.router.add_post("/api/feedback", api.feedback)
     app.router.add_get("/api/examples", api.examples)
     app.router.add_get("/api/stats/budget", api.budget)
     app.router.add_get("/api/stats/indicators", api.indicators)
     app.router.add_get("/api/stats/query", api.stats_query)
+    app.router.add_get("/api/stats/chart/{kind:budget}.png", api.chart)
+    app.router.add_get("/api/stats/chart/{kind:indicator}/{key:[a-z0-9_]+}.png", api.chart)
     app.router.add_get("/healthz", api.healthz)
     app.router.add_static("/static/", api.STATIC_DIR, show_index=False, follow_symlinks=False)
 
@@ -137,7 +145,9 @@ async def run(app: web.Application, host: str, port: int, *, shutdown_timeout: f
             raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal, sig.name)
-        log.info("serving on http://%s:%d (telegram: %s)", host, port, "webhook" if app[TELEGRAM] else "disabled")
+        local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        log.info("serving on %s:%d (telegram: %s) — open http://%s:%d/ in a browser", host, port,
+                 "webhook" if app[TELEGRAM] else "disabled", local, port)
         await stop.wait()
         await site.stop()  # no new connections
         drained = asyncio.ensure_future(app[INFLIGHT].wait_idle(shutdown_timeout))

@@ -39,8 +39,9 @@ FEATURES = (
     "p_year_not_in_sentence", "p_year_not_beside", "p_place_missing", "p_outside_year_missing", "p_focus", "p_bm25_rel", "p_bm25_first",
     "p_cumulative", "p_latest", "p_older", "p_depth", "p_first_sentence", "p_overview", "p_procedure_spoken",
     "p_log_length", "p_new_cover", "p_change_shown",
-    # a follow-up: the candidate comes from where the previous answer did
-    "x_same_node", "x_same_parent",
+    # a follow-up: the candidate comes from where the previous answer did; none of the words the new
+    # message names is in it (it would answer the previous question again: "天氣如何" after iTaiwan)
+    "x_same_node", "x_same_parent", "x_new_unfound",
     # FAQ entries: how close a phrasing is, whether it names what the question names
     "f_similarity", "f_misfit", "f_place_missing", "f_cover", "f_extra", "f_other_indicator", "f_same_node", "f_node_cover", "f_type_ok",
     # tables and their arithmetic, definitions, agencies: how much of the question the entity explains
@@ -94,6 +95,7 @@ class QuestionFacts:
     places: list[tuple[str, ...]]  # each place asked, as the report may write it
     context_node: int | None
     bigrams: set[str]  # of the question (with its repairs and report terms)
+    new: list  # a message naming its own topic, read with the previous one's words: the spellings of each of its own words
 
 
 def question_facts(u: Understanding, gathered: Gathered, kb: KnowledgeBase, concept_weight, document_frequency
@@ -124,9 +126,10 @@ def question_facts(u: Understanding, gathered: Gathered, kb: KnowledgeBase, conc
     }
     outside = [y for y in e.years if not kb.layout.first_year - 1 <= y <= kb.layout.last_year]
     concepts = [(c.alternatives, w / total) for c, w in zip(u.concepts, gathered.weights)]
+    new = [c.alternatives for c in u.concepts if not c.carried] if u.carried_weight < 1.0 else []
     return QuestionFacts(values, ASK_KINDS.get(e.ask or "", set()), best_cover, newest, list(e.years), outside,
                          concepts, gathered.query.places, gathered.context_node,
-                         set(bigrams(match_form(u.canonical or u.text))) | set(bigrams(match_form(u.text))))
+                         set(bigrams(match_form(u.canonical or u.text))) | set(bigrams(match_form(u.text))), new)
 
 
 _PASSAGE = [INDEX[n] for n in (
@@ -209,8 +212,12 @@ class Describer:
                 row[INDEX["x_same_parent"]] = float(parent is not None and parent in (context.parent_id, context.id))
             if candidate.kind == "passage":
                 row[_PASSAGE] = self._passage(candidate, u, facts, top_bm25)
+                row[INDEX["x_new_unfound"]] = float(bool(facts.new) and candidate.match.new_cover == 0)
             elif candidate.kind == "faq":
                 row[_FAQ] = self._faq(candidate, u, facts, passages)
+                text = self.faq(candidate.faq.entry).text
+                row[INDEX["x_new_unfound"]] = float(bool(facts.new) and not any(
+                    contains(text, a) for alternatives in facts.new for a in alternatives if a))
             else:
                 _table(row, candidate, u, facts)
         return rows

@@ -228,7 +228,10 @@ class Replies:
     def grounded(self, answer: Answer, computed: list[Computed] = ()) -> Answer:
         answer.computed = list(computed) or answer.computed
         quotes = [s.quote for s in answer.sources] + [s.title for s in answer.sources]
-        missing = ungrounded_numbers(answer.answer, quotes, answer.computed)
+        # The person's own words quoted back (「…」: a part of the question not found) state no figure.
+        asked = answer.query.casefold()
+        said = re.sub(r"「([^」]*)」", lambda m: "「」" if m.group(1).casefold() in asked else m.group(0), answer.answer)
+        missing = ungrounded_numbers(said, quotes, answer.computed)
         if missing:
             # Should not happen; if it does, state only the report's own words.
             log.error("ungrounded figures %s in reply to %r; replying with the quote only", missing, answer.query)

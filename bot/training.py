@@ -164,12 +164,16 @@ def fit_trees(rows: np.ndarray, labels: np.ndarray) -> Trees:
     """Boosted trees (scikit-learn's HistGradientBoostingClassifier, fixed seed, no early stopping) as
     complete binary trees for numpy (bot/ranker.Trees)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_limits
 
     if labels.min() == labels.max():
         return Trees(DECISION_DEPTH, 6.0 if labels.min() else -6.0, [], [], [])
     model = HistGradientBoostingClassifier(max_iter=DECISION_TREES, max_depth=DECISION_DEPTH,
                                            learning_rate=DECISION_LEARNING_RATE, early_stopping=False, random_state=0)
-    model.fit(rows, labels)
+    # One thread: the data are small, and OpenMP threads spinning for a core another process holds
+    # (a busy CI machine, a replica answering) make the fit many times slower.
+    with threadpool_limits(limits=1):
+        model.fit(rows, labels)
     internal = 2 ** DECISION_DEPTH - 1
     features, thresholds, leaves = [], [], []
     for (predictor,) in model._predictors:

@@ -118,11 +118,13 @@ class Assistant:
         for _, applies, reply in POLICY:
             if applies(u):
                 return self._by_rule(reply, query, u)
-        own = u
-        u = followup.resolve(u, session, self.understander, self.names_enough)
-        parts = question_parts(u.text)
+        parts = question_parts(u.text)  # the message's own questions (not the words a follow-up carries)
         if len(parts) > 1:
             return self._several(query, u, parts, session)
+        if parts[0] != u.text:  # the same question pasted again and again
+            u = self.understand(parts[0])
+        own = u
+        u = followup.resolve(u, session, self.understander, self.names_enough)
         u, thought = self.read(u, session, own)
         answer = self.reply(query, u, thought.decision)
         self._remember(session, u, thought.decision, answer)

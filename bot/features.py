@@ -10,12 +10,14 @@ is refused when it no longer matches.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
 
 import numpy as np
 
+from intents.entities import YEAR_SPAN
 from intents.normalize import match_form
 from intents.pipeline import Understanding
 from intents.shape import APPLYING, CHANGE_SHOWN, CUMULATIVE, DEFINITION, PER_PLACE, TREND
@@ -220,6 +222,10 @@ class Describer:
                     contains(text, a) for alternatives in facts.new for a in alternatives if a))
             else:
                 _table(row, candidate, u, facts)
+                if candidate.kind in ("table", "view"):
+                    text = _table_text(candidate)
+                    row[INDEX["x_new_unfound"]] = float(bool(facts.new) and not any(
+                        contains(text, a) for alternatives in facts.new for a in alternatives if a))
         return rows
 
     def _passage(self, c: Candidate, u: Understanding, facts: QuestionFacts, top_bm25: float) -> list[float]:
@@ -246,7 +252,10 @@ class Describer:
         hit = c.faq
         static = self.faq(hit.entry)
         e = u.entities
-        misfit = any(str(y) not in static.entry_text for y in e.years) or any(
+        # A year asked that the FAQ names only as the end of a span ("2017至2020年計訓練12,661人" asked about
+        # 2020) gets the span's figure, not the year's.
+        text = static.entry_text if len(e.years) != 1 or e.year_range else YEAR_SPAN.sub(" ", static.entry_text)
+        misfit = any(str(y) not in text for y in e.years) or any(
             n not in static.entry_text for n in re.findall(r"\d+", u.text) if len(n) != 4)
         node_cover = max((x.match.coverage for x in passages if x.node_id == c.node_id), default=0.0)
         theirs = static.bigrams
@@ -274,6 +283,13 @@ def _table(row: np.ndarray, c: Candidate, u: Understanding, facts: QuestionFacts
     row[INDEX["t_ask_mismatch"]] = float(_ask_mismatch(c, u))
     row[INDEX["t_place"]] = float(c.kind in ("table", "view") and bool(e.places or PER_PLACE.search(u.text)))
     row[INDEX["t_best_passage"]] = facts.best_cover
+
+
+def _table_text(c: Candidate) -> str:
+    """What a table reply is about: its title, section and printed rows (or the arithmetic's labels)."""
+    if c.stat is not None:
+        return " ".join([c.stat.title, c.stat.path, *c.stat.quotes])
+    return json.dumps(c.view, ensure_ascii=False) if c.view else ""
 
 
 def _ask_mismatch(c: Candidate, u: Understanding) -> bool:

@@ -11,7 +11,7 @@ import re
 
 from rapidfuzz import fuzz
 
-from intents.normalize import match_form
+from intents.normalize import match_form, to_traditional
 from intents.pipeline import Understanding, dedupe
 from knowledge.search import ASK_KINDS
 from knowledge.store import KnowledgeBase
@@ -229,8 +229,11 @@ class Replies:
         answer.computed = list(computed) or answer.computed
         quotes = [s.quote for s in answer.sources] + [s.title for s in answer.sources]
         # The person's own words quoted back (「…」: a part of the question not found) state no figure.
-        asked = answer.query.casefold()
-        said = re.sub(r"「([^」]*)」", lambda m: "「」" if m.group(1).casefold() in asked else m.group(0), answer.answer)
+        def plain(text: str) -> str:
+            return re.sub(r"\s+", "", to_traditional(match_form(text)))
+
+        asked = plain(answer.query)
+        said = re.sub(r"「([^」]*)」", lambda m: "「」" if plain(m.group(1)) in asked else m.group(0), answer.answer)
         missing = ungrounded_numbers(said, quotes, answer.computed)
         if missing:
             # Should not happen; if it does, state only the report's own words.

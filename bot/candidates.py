@@ -129,8 +129,9 @@ class Sources:
         else:
             result = None
         if result is not None:
-            node_id = self.kb.nodes_by_path[table_node].id
-            explained = self.explained(u, known)
+            node = self.kb.nodes_by_path[table_node]
+            node_id = node.id
+            explained = self.explained(u, [*known, node.display_title])  # "DIGI+方案…投入…預算": the table's own title
             out.append(Candidate("table", node_id=node_id, stat=result, explained=explained, request=request))
             # Arithmetic only when the question asks the table's own measure (a budget, an indicator's change).
             arithmetic = tables.view(self.kb, request) if (e.budget or request.table == "indicators") else None

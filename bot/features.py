@@ -165,6 +165,7 @@ class _Faq:
     text: str  # every phrasing, the answer and the section title, normalised
     bigrams: frozenset
     answer: str
+    years: frozenset  # the years its own question names ("2020年Gbps等級服務到偏鄉涵蓋率是多少？")
 
 
 class Describer:
@@ -194,7 +195,8 @@ class Describer:
                 match_form(entry.question + " " + entry.answer),
                 match_form(" ".join([entry.question, *entry.alternates, entry.answer,
                                      self.kb.nodes[entry.node_id].display_title])),
-                frozenset(bigrams(match_form(entry.question))), entry.answer)
+                frozenset(bigrams(match_form(entry.question))), entry.answer,
+                frozenset(int(y) for y in re.findall(r"(?<!\d)(20\d\d)(?!\d)", entry.question)))
         return found
 
     def matrix(self, candidates: list[Candidate], u: Understanding, facts: QuestionFacts) -> np.ndarray:
@@ -253,9 +255,10 @@ class Describer:
         static = self.faq(hit.entry)
         e = u.entities
         # A year asked that the FAQ names only as the end of a span ("2017至2020年計訓練12,661人" asked about
-        # 2020) gets the span's figure, not the year's.
+        # 2020) gets the span's figure, not the year's; nor does a FAQ whose own question names other years.
         text = static.entry_text if len(e.years) != 1 or e.year_range else YEAR_SPAN.sub(" ", static.entry_text)
-        misfit = any(str(y) not in text for y in e.years) or any(
+        misfit = any(str(y) not in text for y in e.years) or bool(
+            e.years and static.years and not static.years & set(e.years)) or any(
             n not in static.entry_text for n in re.findall(r"\d+", u.text) if len(n) != 4)
         node_cover = max((x.match.coverage for x in passages if x.node_id == c.node_id), default=0.0)
         theirs = static.bigrams

@@ -295,16 +295,17 @@ class KnowledgeService:
             changed = {t.file_id for t in adding + removing}
             rows = self._rows(project, exclude=changed)
             old = self._score_current(rows)
-            new = self._score(candidate, rows)
+            # The knowledge (and teachings) judged apart from the retraining: the new KB answered by the serving
+            # ranker. A retraining moves a few borderline answers either way; it must neither hide a teaching
+            # that makes a labelled question wrong nor refuse one that does not.
             serving = self.current.ranker
-            if new.score < old.score and serving is not None and candidate.ranker is not serving:
-                # A retraining moves a few borderline answers either way; a teaching should not be refused for
-                # that. The new knowledge base with the serving ranker is tried too, and kept if it holds.
+            new = self._score(candidate, rows)
+            if serving is not None and candidate.ranker is not serving:
                 steady = Assistant(candidate.kb, ranker=serving)
                 steady_report = self._score(steady, rows)
-                if steady_report.score > new.score:
-                    log.info("reload: the retrained ranker scores %.1f%%, the serving one %.1f%%; keeping the "
-                             "serving one", new.score * 100, steady_report.score * 100)
+                if steady_report.score < old.score or steady_report.score > new.score:
+                    log.info("reload: with the serving ranker %.1f%%, retrained %.1f%% (now %.1f%%); judging the "
+                             "serving one", steady_report.score * 100, new.score * 100, old.score * 100)
                     candidate, new = steady, steady_report
                     store_ranker(staging / KB_FILENAME, serving)
             new_rows = [r for t in adding if t.id not in skipped for r in t.labelled()]

@@ -44,6 +44,7 @@ DECISION_LEARNING_RATE = 0.05
 DECISION_MIN_LEAF = 40  # questions per leaf at least (scikit-learn's default 20 fitted noise: 15 fewer right out of fold)
 TRAINING_ROUNDS = 2  # see train()
 THRESHOLD_RESAMPLES = 201  # bootstrap resamples the answer threshold is the median of
+CLARIFY_WINDOW = 40  # questions the did-you-mean precision is judged over, just above a threshold
 MIN_CLARIFY_PRECISION = 0.5  # a "did you mean" is offered where at least half would have been right
 # The bot/ code features and labels depend on (with intents/ and the KB's inputs, in the fingerprint).
 CODE = ("assistant.py", "candidates.py", "features.py", "followup.py", "decide.py", "reply.py", "compose.py",
@@ -284,12 +285,18 @@ def choose_thresholds(confidence: np.ndarray, right: np.ndarray, answerable: np.
                "wrong": int((stated & ~right & answerable).sum()), "questions": len(confidence),
                "answerable": max(1, int(answerable.sum())), "answerable_right": int((stated & right).sum()),
                "out_of_scope_refused": int((~stated & ~answerable).sum())}
-    levels = np.unique(confidence)
+    # Going down from the answer threshold, a "did you mean" is offered as long as the CLARIFY_WINDOW
+    # questions just above a confidence would have been right at least MIN_CLARIFY_PRECISION of the time
+    # (judged locally: the many sure ones near the answer threshold must not carry a long tail of
+    # questions the report does not answer).
+    below = np.sort(confidence[confidence < chosen])[::-1]
+    hits = right[confidence < chosen][np.argsort(-confidence[confidence < chosen], kind="stable")]
     clarify = chosen
-    for t in sorted(levels[levels < chosen], reverse=True):
-        band = (confidence >= t) & (confidence < chosen)
-        if band.any() and right[band].mean() >= MIN_CLARIFY_PRECISION:
-            clarify = float(t)
+    for i in range(len(below)):
+        window = hits[max(0, i + 1 - CLARIFY_WINDOW): i + 1]
+        if len(window) >= min(CLARIFY_WINDOW // 2, len(below)) and window.mean() < MIN_CLARIFY_PRECISION:
+            break
+        clarify = float(below[i])
     return Thresholds(answer=chosen, clarify=min(clarify, chosen)), figures
 
 

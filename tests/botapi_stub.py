@@ -622,7 +622,10 @@ class BotAPIStub:
     # ------------------------------------------------------------ HTTP
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
-        params, files = await _read_params(request)
+        try:
+            params, files = await _read_params(request)
+        except ConnectionResetError:  # the client went away mid-request (an application stopping): nothing arrived
+            return web.Response(status=400, text="connection lost")
         call = Call(method, params, files)
         self.calls.append(call)
         await self._notify_now()  # predicates may look at requests in flight (a long poll started)

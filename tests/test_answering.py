@@ -41,7 +41,13 @@ def test_answer_states_the_period(assistant):
 
 
 def test_long_sentences_are_cut_to_the_relevant_clauses(assistant):
-    answer = assistant.ask("行政院數位國家創新經濟推動小組成立於哪一年？")
+    """Composing from the long sentence that founds the DIGI+ board keeps the clause that answers
+    (whatever the decision stage then makes of it)."""
+    question = "行政院數位國家創新經濟推動小組成立於哪一年？"
+    u = assistant.understand(question)
+    best = assistant.think(u).decision.ranked[0]
+    assert best.kind == "passage" and len(best.match.sentence.text) > 120
+    answer = assistant.replies.answer(question, u, best, 1.0)
     assert "2017" in answer.answer
     assert len(answer.answer) < len(answer.sources[0].quote)  # the quote is the whole sentence
     assert "總召集人" not in answer.answer or len(answer.answer) <= 160

@@ -74,9 +74,10 @@ async def test_a_query_without_an_answer_offers_the_examples(api, bot, service):
 
 
 async def test_markup_in_a_query_is_escaped(api, bot):
-    results = check_results(await inline(api, "<b>iTaiwan</b> & 熱點"))
+    query = "<b>iTaiwan</b> & 熱點有幾個？"
+    results = check_results(await inline(api, query))
     text, _ = parse_html(results[0]["input_message_content"]["message_text"])
-    assert results[0]["title"] == "<b>iTaiwan</b> & 熱點" and text.startswith("<b>iTaiwan</b> & 熱點\n")  # as typed
+    assert results[0]["title"] == query and text.startswith(query + "\n")  # as typed
 
 
 async def test_the_stand_in_rejects_what_telegram_rejects(api):

@@ -147,7 +147,7 @@ async def test_ask_answers_from_the_report_with_its_source(client, querylog):
 
     # logged as a web question, the browser session pseudonymised
     assert querylog.count() == 1
-    row = querylog._con.execute("select chat_type, question, answered, user_hash from queries").fetchone()
+    row = querylog._db._con.execute("select chat_type, question, answered, user_hash from queries").fetchone()
     assert row[:3] == ("web", "iTaiwan 熱點有幾個", 1)
     assert row[3] == querylog.user_hash("3f2b9c1e-aaaa-4bbb-8ccc-0123456789ab") and "3f2b9c1e" not in row[3]
 

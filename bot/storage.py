@@ -31,6 +31,10 @@ SQLITE_TIMEOUT = 10.0  # seconds a writer waits for another process's write lock
 POSTGRES_CONNECT_TIMEOUT = 10  # seconds
 
 
+class StorageError(RuntimeError):
+    """A shared store cannot be reached (the message never holds the URL: it carries a password)."""
+
+
 @dataclass
 class Result:
     rows: list[tuple]
@@ -144,7 +148,10 @@ class PostgresDatabase(Database):
     def _connect(self):
         import psycopg  # only with DATABASE_URL
 
-        return psycopg.connect(self.url, autocommit=True, connect_timeout=POSTGRES_CONNECT_TIMEOUT)
+        try:
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=POSTGRES_CONNECT_TIMEOUT)
+        except psycopg.OperationalError as exc:
+            raise StorageError(f"cannot connect to PostgreSQL at DATABASE_URL ({type(exc).__name__})") from None
 
     @staticmethod
     def _sql(sql: str) -> str:
@@ -166,7 +173,8 @@ class PostgresDatabase(Database):
                     return cursor.description, rows, cursor.rowcount
             except psycopg.OperationalError:
                 if attempt == 2 or not con.broken:
-                    raise
+                    raise StorageError(f"PostgreSQL failed ({'connection lost' if con.broken else 'error'})") \
+                        from None
                 log.warning("the PostgreSQL connection broke; connecting again")
         raise AssertionError("unreachable")
 

@@ -397,7 +397,9 @@ async def test_healthz_reports_kb_version_and_uptime(client, web_service):
     assert_security_headers(response)
     body = await response.json()
     assert body["status"] == "ok"
-    assert set(body["kb"]) == {"source_sha256", "built_at", "counts", "stale"} and body["kb"]["stale"] is False
+    assert set(body["kb"]) == {"fingerprint", "source_sha256", "built_at", "counts", "stale"}
+    assert body["kb"]["stale"] is False and body["kb"]["fingerprint"] == web_service.kb.meta["fingerprint"]
+    assert body["shared"] == {"redis": False, "database": "sqlite"} and "replica" not in body  # one process
     assert re.fullmatch(r"[0-9a-f]{64}", body["kb"]["source_sha256"])
     assert body["kb"]["source_sha256"] == web_service.kb.meta["source_sha256"]
     assert datetime.fromisoformat(body["kb"]["built_at"])

@@ -172,10 +172,16 @@ class Core:
         if not key:
             return await self.ask(text, None, channel=channel, user=user)
         loop = asyncio.get_running_loop()
+        ref = None
+        if self.shared is not None:  # a Telegram update answered again after its replica died is logged once
+            from .shared import CURRENT_UPDATE
+
+            in_hand = CURRENT_UPDATE.get()
+            ref = in_hand and f"telegram:{in_hand.claims.bot}:{in_hand.update_id}"
         async with self._turn(("key", key)):
             session = await self.sessions.load(key)
             answer = await loop.run_in_executor(
-                self._pool, functools.partial(self.answer, text, session, channel=channel, user=user))
+                self._pool, functools.partial(self.answer, text, session, channel=channel, user=user, ref=ref))
             await self.sessions.save(key, session)
         return answer
 
@@ -221,9 +227,11 @@ class Core:
         await asyncio.to_thread(self.service.adopt, fingerprint, data)
         log.info("switched to knowledge base %s, reloaded on another replica", fingerprint[:12])
 
-    def answer(self, text: str, session: Session | None = None, *, channel: str, user: int | str | None) -> Answer:
-        """Answer one message with the session's context, and log it (a failed log line costs no answer).
-        Only the first ANALYSED_CHARS characters are read."""
+    def answer(self, text: str, session: Session | None = None, *, channel: str, user: int | str | None,
+               ref: str | None = None) -> Answer:
+        """Answer one message with the session's context, and log it (a failed log line costs no answer; `ref`,
+        the message's name, keeps a message answered twice from being logged twice). Only the first
+        ANALYSED_CHARS characters are read."""
         started = time.perf_counter()
         session = session if session is not None else Session()
         answer, kind = self.reply(analysed(text if isinstance(text, str) else "")[0], session, user=user)
@@ -233,7 +241,7 @@ class Core:
             # What is logged: no control characters or lone surrogates, at most MAX_QUESTION_CHARS.
             query_id = self.querylog.record(user_id=user, chat_type=channel, question=question, intent=answer.intent,
                                             answered=answer.answered, confidence=answer.confidence,
-                                            latency_ms=latency_ms)
+                                            latency_ms=latency_ms, ref=ref)
             answer.answer_id = self.feedback.record_answer(answer, user=user, channel=channel, question=question,
                                                            query_id=query_id, kind=kind)
         except Exception:  # a full disk must not stop the answers

@@ -58,6 +58,15 @@ create index if not exists queries_day_questions on queries(day, intent, questio
 create index if not exists queries_unanswered on queries(answered, intent, question, ts);
 """
 
+def _add_ref_column(db: Database) -> None:
+    """`ref` (which message a row answers, unique when given) on logs made before it existed."""
+    if db.dialect == "postgres":
+        db.script("alter table queries add column if not exists ref text")
+    elif "ref" not in {row[1] for row in db.query("pragma table_info(queries)")}:
+        db.script("alter table queries add column ref text")
+    db.script("create unique index if not exists queries_ref on queries(ref)")
+
+
 # What masking replaces. Taiwan's ID card and resident certificate numbers (a letter, then 1/2/8/9 or
 # A–D, then eight digits), mobile numbers (09xx-xxx-xxx, +886 9xx…) and landlines ((02) 2345-6789,
 # 07-123-4567, +886-2-2345-6789). Python's \d also matches full-width digits.
@@ -125,6 +134,7 @@ class QueryLog:
         self._db = db
         self._hash = user_hash or salted_hash(data_dir)
         db.script(db.schema(_SCHEMA))
+        _add_ref_column(db)
         self._pruned_on: str | None = None
         self.prune()
 
@@ -132,17 +142,23 @@ class QueryLog:
         return self._hash(user_id)
 
     def record(self, *, user_id: int | str | None, chat_type: str, question: str, intent: str, answered: bool,
-               confidence: float, latency_ms: float, when: datetime | None = None) -> int:
-        """Log one question; returns its row id (what feedback on its answer refers to)."""
+               confidence: float, latency_ms: float, when: datetime | None = None, ref: str | None = None) -> int:
+        """Log one question; returns its row id (what feedback on its answer refers to). `ref` names the message
+        being answered ("telegram:<bot>:<update id>"): a message answered again after its replica died is
+        logged once, so /usage counts each message once whichever replicas handled it."""
         when = when or datetime.now(timezone.utc)
         question = (question or "")[:MAX_QUESTION_CHARS]
         if self.mask:
             question = mask_personal(question)
         row = (when.isoformat(timespec="seconds"), when.date().isoformat(), self.user_hash(user_id), chat_type,
                question, intent, int(bool(answered)), float(confidence), float(latency_ms))
-        [(row_id,)] = self._db.execute(
+        rows = self._db.execute(
             "insert into queries (ts, day, user_hash, chat_type, question, intent, answered, confidence,"
-            " latency_ms) values (?, ?, ?, ?, ?, ?, ?, ?, ?) returning id", row).rows
+            " latency_ms, ref) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (ref) do nothing returning id",
+            (*row, ref)).rows
+        if not rows:  # logged before, by a replica that died before its reply was marked sent
+            rows = self._db.query("select id from queries where ref = ?", (ref,))
+        [(row_id,)] = rows
         if self._pruned_on != datetime.now(timezone.utc).date().isoformat():
             self.prune()  # once a day
         return row_id

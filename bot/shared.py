@@ -32,6 +32,7 @@ import os
 import secrets
 import socket
 import time
+from contextvars import ContextVar
 from dataclasses import asdict, fields
 from typing import Any, Awaitable, Callable
 
@@ -51,10 +52,10 @@ CONNECT_TIMEOUT = 10.0  # seconds
 FLOOD_OVERALL = (30, 1.0)
 FLOOD_CHAT = (1, 1.0)
 FLOOD_GROUP = (20, 60.0)
-# Each window is kept this much longer than Telegram's, so that the time between a replica taking a slot and
-# its request reaching Telegram (which varies by a few milliseconds, more on a busy machine) never makes a
-# window look fuller at Telegram's end: 30 messages per 1.1 s is 27 a second at most.
+# Each window is kept this much longer than Telegram's, for the time between a request being written and it
+# reaching Telegram (sends are dated when written, see FloodBudget): 30 messages per 1.1 s is 27 a second.
 FLOOD_MARGIN = 0.1
+FLOOD_PENDING = 30.0  # seconds a slot taken counts at most before its send is dated (a replica died meanwhile)
 
 
 def replica_id() -> str:
@@ -72,6 +73,18 @@ class SharedState:
         self.namespace = namespace
         self.replica = replica_id()
         self.redis = redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT, health_check_interval=30)
+        self._blocking = None
+
+    @property
+    def blocking(self):
+        """A plain (blocking) client, for the one write that must happen with no await before the next step:
+        marking an update answered just before its reply's bytes are written (UpdateClaims.answering_now)."""
+        if self._blocking is None:
+            import redis
+
+            self._blocking = redis.Redis.from_url(self.url, socket_connect_timeout=CONNECT_TIMEOUT,
+                                                  socket_timeout=CONNECT_TIMEOUT)
+        return self._blocking
 
     def key(self, *parts: Any) -> str:
         return ":".join([self.namespace, *map(str, parts)])
@@ -84,6 +97,9 @@ class SharedState:
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self.redis.aclose()
+        if self._blocking is not None:
+            with contextlib.suppress(Exception):
+                self._blocking.close()
 
 
 # ------------------------------------------------------------------------------------------- sessions
@@ -159,46 +175,64 @@ class SharedRateLimiter:
 
 # ------------------------------------------------------------------------------------- flood budget
 # Sliding windows of send times (sorted sets). KEYS: the pause key, then one window key per limit; ARGV:
-# a unique member, then (limit, window ms) per window key, then peek (1: only say whether there is room).
-# Returns 0 when a slot was taken (or, peeking, is free), else the ms until one may be.
+# a unique member, then (limit, window ms) per window key, then pending ms, then peek (1: only say whether there
+# is room). A slot taken is scored `pending` ms in the future until `_FLOOD_SENT` re-scores it with the time
+# its request was written, so a send still on its way counts in every window until it is out. Returns 0 when
+# a slot was taken (or, peeking, is free), else the ms to wait before asking again.
 _FLOOD = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local paused = tonumber(redis.call('GET', KEYS[1]) or '0')
 if paused > now then return paused - now end
 local member = ARGV[1]
+local pending = tonumber(ARGV[#ARGV - 1])
 local peek = ARGV[#ARGV] == '1'
 local wait = 0
 for i = 2, #KEYS do
   local limit, window = tonumber(ARGV[2 * i - 2]), tonumber(ARGV[2 * i - 1])
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
   if redis.call('ZCARD', KEYS[i]) >= limit then
-    local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
-    wait = math.max(wait, tonumber(oldest[2]) + window - now + 1)
+    local oldest = tonumber(redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')[2])
+    if oldest > now then
+      wait = math.max(wait, 50)  -- every slot is a send on its way: ask again shortly
+    else
+      wait = math.max(wait, oldest + window - now + 1)
+    end
   end
 end
 if wait > 0 or peek then return wait end
 for i = 2, #KEYS do
   local window = tonumber(ARGV[2 * i - 1])
-  redis.call('ZADD', KEYS[i], now, member)
-  redis.call('PEXPIRE', KEYS[i], window + 1000)
+  redis.call('ZADD', KEYS[i], now + pending, member)
+  redis.call('PEXPIRE', KEYS[i], window + pending + 1000)
 end
+return 0
+"""
+# A slot's send went out: score it with the time now. KEYS: the window keys; ARGV: the member.
+_FLOOD_SENT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i = 1, #KEYS do redis.call('ZADD', KEYS[i], 'XX', now, ARGV[1]) end
 return 0
 """
 
 
 class FloodBudget:
     """Telegram's flood limits for one bot token, spent by every replica together (sliding windows in
-    Redis, on Redis's clock). `await acquire(chat_id)` returns when this replica may send one message to the
-    chat; `room()` says whether a message could go now without waiting (for the "typing…" courtesy);
-    `pause(seconds)` is a 429's `retry_after`, which holds every replica."""
+    Redis, on Redis's clock). `async with slot(chat_id)` waits until this replica may send one message to the
+    chat, and the send made inside the block is counted from when it went out (a request delayed between
+    taking its slot and reaching Telegram cannot crowd the next second there); `room()` says whether a
+    message could go now without waiting (for the "typing…" courtesy); `pause(seconds)` is a 429's
+    `retry_after`, which holds every replica."""
 
     def __init__(self, shared: SharedState, bot_id: str | int, *, overall=FLOOD_OVERALL, chat=FLOOD_CHAT,
-                 group=FLOOD_GROUP, margin: float = FLOOD_MARGIN):
+                 group=FLOOD_GROUP, margin: float = FLOOD_MARGIN, pending: float = FLOOD_PENDING):
         self.shared = shared
         self.bot = str(bot_id)
         self.overall, self.chat, self.group, self.margin = overall, chat, group, margin
+        self.pending_ms = int(pending * 1000)
         self._script = shared.redis.register_script(_FLOOD)
+        self._sent = shared.redis.register_script(_FLOOD_SENT)
 
     def _windows(self, chat_id: int | str | None) -> tuple[list[str], list]:
         keys, args = [self.shared.key("flood", self.bot, "pause")], []
@@ -214,19 +248,25 @@ class FloodBudget:
                 add(f"group:{chat_id}", self.group)
         return keys, args
 
-    async def acquire(self, chat_id: int | str | None) -> float:
-        """Wait for a slot and take it; returns the seconds waited."""
+    @contextlib.asynccontextmanager
+    async def slot(self, chat_id: int | str | None):
+        """Wait for a slot and take it; the block sends the message; on leaving, the slot is dated now."""
         keys, args = self._windows(chat_id)
-        started = time.monotonic()
+        member = secrets.token_hex(8)
         while True:
-            waited = int(await self._script(keys=keys, args=[secrets.token_hex(8), *args, 0]))
+            waited = int(await self._script(keys=keys, args=[member, *args, self.pending_ms, 0]))
             if waited <= 0:
-                return time.monotonic() - started
+                break
             await asyncio.sleep(waited / 1000.0)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):  # not re-dated: it simply counts until `pending` runs out
+                await self._sent(keys=keys[1:], args=[member])
 
     async def room(self, chat_id: int | str | None = None) -> bool:
         keys, args = self._windows(chat_id)
-        return int(await self._script(keys=keys, args=["peek", *args, 1])) <= 0
+        return int(await self._script(keys=keys, args=["peek", *args, self.pending_ms, 1])) <= 0
 
     async def pause(self, seconds: float) -> None:
         """Hold every replica's messages for `seconds` (Telegram answered 429 with this retry_after)."""
@@ -290,6 +330,11 @@ class UpdateClaims:
     Telegram's retries. A retried delivery of a done update is acknowledged without a second reply; one
     still held by a live replica waits for it; one whose replica died is taken over when its lease runs out.
 
+    A replica killed after its reply left but before it marked the update done would let a retried delivery
+    answer twice; so the update is marked done the moment its first message has gone to Telegram
+    (`answering_now`, called by the HTTP transport as soon as the request's last byte is written, with no
+    await in between). What remains is that one blocking Redis round trip (NOTES.md, issue #12).
+
     `claim` returns "mine", "done" or "busy" (held by another replica)."""
 
     _CLAIM = """
@@ -314,6 +359,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+    _ANSWERING = """
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] or v == false then
+  redis.call('SET', KEYS[1], 'done', 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
     def __init__(self, shared: SharedState, bot_id: str | int, lease: float = LEASE_SECONDS):
         self.shared = shared
         self.bot = str(bot_id)
@@ -331,6 +385,13 @@ return 0
 
     async def done(self, update_id: int) -> None:
         await self.shared.redis.set(self._key(update_id), "done", px=UPDATE_DONE_SECONDS * 1000)
+
+    def answering_now(self, update_id: int) -> None:
+        """The update's first message was just written to Telegram: from now on it counts as answered (a
+        retried delivery is acknowledged without a second reply, even if this replica dies next). Blocking, on
+        purpose: the event loop must not run anything between the write and this mark."""
+        self.shared.blocking.eval(self._ANSWERING, 1, self._key(update_id), self.shared.replica,
+                                  UPDATE_DONE_SECONDS * 1000)
 
     async def release(self, update_id: int) -> None:
         """Give a claim back without marking it done (handling failed: another delivery may try again)."""
@@ -351,9 +412,10 @@ return 0
     @contextlib.asynccontextmanager
     async def held(self, update_id: int):
         """Keep renewing this replica's claim while the block runs."""
+        stop = asyncio.Event()
+
         async def renew() -> None:
-            while True:
-                await asyncio.sleep(self.lease / 3)
+            while not await _stopped(stop, self.lease / 3):
                 with contextlib.suppress(Exception):
                     await self._renew(keys=[self._key(update_id)], args=[self.shared.replica, int(self.lease * 1000)])
 
@@ -361,9 +423,47 @@ return 0
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await _end(task, stop)
+
+
+async def _stopped(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait `seconds` or until `stop` is set; True when it is."""
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+    return stop.is_set()
+
+
+async def _end(task: asyncio.Task, stop: asyncio.Event) -> None:
+    """End a renewing task. Not by cancelling alone: redis-py can swallow a cancellation that arrives during a
+    command, and the task would then renew for ever (seen: a claim renewed, and its update held, until the
+    process stopped). The stop flag ends the loop after the command in flight whatever happened to it."""
+    stop.set()
+    task.cancel()
+    await asyncio.wait({task}, timeout=CONNECT_TIMEOUT)
+    if task.done() and not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as never retrieved
+
+
+class InHand:
+    """The update a handler is working on, for the HTTP transport to mark answered as soon as the first
+    message of its reply went out (`CURRENT_UPDATE`, a context variable set by the claim's holder)."""
+
+    def __init__(self, claims: UpdateClaims, update_id: int):
+        self.claims = claims
+        self.update_id = update_id
+        self.answered = False
+
+    def sending(self) -> None:
+        """Called by the HTTP transport once a message's request is written (blocking, no await)."""
+        if not self.answered:
+            self.answered = True
+            try:
+                self.claims.answering_now(self.update_id)
+            except Exception as exc:  # Redis gone for a moment: the reply still goes
+                log.warning("could not mark update %d answered (%s)", self.update_id, type(exc).__name__)
+
+
+CURRENT_UPDATE: ContextVar[InHand | None] = ContextVar("digibot_current_update", default=None)
 
 
 # -------------------------------------------------------------------------------------------- leases
@@ -378,6 +478,7 @@ class Lease:
         self.key = shared.key("lease", name)
         self.lost = asyncio.Event()
         self._renewer: asyncio.Task | None = None
+        self._stop = asyncio.Event()
         self._renew = shared.redis.register_script(UpdateClaims._RENEW)
         self._release = shared.redis.register_script(UpdateClaims._RELEASE)
 
@@ -389,6 +490,7 @@ class Lease:
         got = await self.shared.redis.set(self.key, self.shared.replica, nx=True, px=int(self.seconds * 1000))
         if got:
             self.lost.clear()
+            self._stop = asyncio.Event()
             self._renewer = asyncio.create_task(self._keep())
         return bool(got)
 
@@ -398,8 +500,7 @@ class Lease:
 
     async def _keep(self) -> None:
         failures = 0
-        while True:
-            await asyncio.sleep(self.seconds / 3)
+        while not await _stopped(self._stop, self.seconds / 3):
             try:
                 renewed = await self._renew(keys=[self.key], args=[self.shared.replica, int(self.seconds * 1000)])
                 failures = 0
@@ -414,9 +515,7 @@ class Lease:
 
     async def release(self) -> None:
         if self._renewer is not None:
-            self._renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._renewer
+            await _end(self._renewer, self._stop)
             self._renewer = None
         with contextlib.suppress(Exception):
             await self._release(keys=[self.key], args=[self.shared.replica])

@@ -148,3 +148,21 @@ def test_a_postgres_connection_that_broke_is_opened_again(database_url):
         assert db.query("select pg_backend_pid()")[0][0] != pid
     finally:
         db.close()
+
+
+def test_a_message_answered_again_is_logged_once(backend):
+    """A Telegram update answered again after its replica died (same `ref`) is one row, with one id."""
+    open_, _ = backend
+    log = open_().querylog
+    first = log.record(user_id=7, chat_type="private", question="iTaiwan 熱點有幾個", intent="faq", answered=True,
+                       confidence=0.9, latency_ms=1, ref="telegram:1:41")
+    again = open_().querylog.record(user_id=7, chat_type="private", question="iTaiwan 熱點有幾個", intent="faq",
+                                    answered=True, confidence=0.9, latency_ms=1, ref="telegram:1:41")
+    other = log.record(user_id=7, chat_type="private", question="iTaiwan 熱點有幾個", intent="faq", answered=True,
+                       confidence=0.9, latency_ms=1, ref="telegram:1:42")
+    log.record(user_id=7, chat_type="web", question="iTaiwan 熱點有幾個", intent="faq", answered=True,
+               confidence=0.9, latency_ms=1)
+    log.record(user_id=7, chat_type="web", question="iTaiwan 熱點有幾個", intent="faq", answered=True,
+               confidence=0.9, latency_ms=1)
+    assert again == first != other
+    assert log.count() == 4 and log.usage(1).total == 4

@@ -29,6 +29,7 @@ from bot.config import Config
 from bot.core import Core, open_core
 from bot.ratelimit import RateLimiter
 from bot.redact import error_type
+from bot.shared import CURRENT_UPDATE
 
 from . import admin, citizen, errors, feedback, inline, menu, stats, teach
 from .render import ButtonStore
@@ -129,13 +130,44 @@ class SharedFloodLimiter(RetryingRateLimiter):
     async def _run_request(self, chat, group, allow_paid_broadcast, callback, args, kwargs):
         endpoint, chat_id = _REQUEST.get()
         await self._retry_after_event.wait()
-        if chat and endpoint != "sendChatAction":
-            await self._budget.acquire(chat_id)
+        if not chat or endpoint == "sendChatAction":
+            return await self._call(callback, args, kwargs)
+        async with self._budget.slot(chat_id):  # the send is dated when it went out
+            return await self._call(callback, args, kwargs)
+
+    async def _call(self, callback, args, kwargs):
         try:
             return await callback(*args, **kwargs)
         except RetryAfter as exc:
             await self._budget.pause(exc._retry_after.total_seconds())  # every replica waits it out
             raise
+
+
+MESSAGE_METHODS = ("sendmessage", "sendphoto", "senddocument")  # a reply's messages (lower case, as in URLs)
+
+
+class MarkingTransport(httpx.AsyncHTTPTransport):
+    """With replicas: the moment a reply's first message has been written to Telegram (the request's last byte
+    handed to the kernel, which delivers it even if this process is killed next), the update it answers is
+    marked answered in Redis (bot/shared.UpdateClaims.answering_now) from httpcore's trace hook, blocking, with
+    no await in between. A replica killed before that has not replied (part of a request is no request); one
+    killed after it has marked the update, and a retried delivery does not reply again. Only a kill during
+    that one Redis round trip (well under a millisecond) could still double a reply."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        in_hand = CURRENT_UPDATE.get()
+        if in_hand is not None and not in_hand.answered \
+                and request.url.path.rsplit("/", 1)[-1].lower() in MESSAGE_METHODS:
+            outer = request.extensions.get("trace")
+
+            async def trace(name: str, info: dict) -> None:
+                if name.endswith("send_request_body.complete"):
+                    in_hand.sending()
+                if outer is not None:
+                    await outer(name, info)
+
+            request.extensions = {**request.extensions, "trace": trace}
+        return await super().handle_async_request(request)
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
@@ -211,8 +243,15 @@ def build_application(config: Config, core: Core, *, polling: bool = True) -> Ap
                .base_file_url(_file_url(config.api_base_url))
                .rate_limiter(rate_limiter)
                .concurrent_updates(PerChatUpdateProcessor())
-               .connect_timeout(10).read_timeout(15).write_timeout(30).pool_timeout(10)
                .post_init(post_init))
+    if shared is not None:  # replies mark their update answered as they are written (MarkingTransport)
+        from telegram.request import HTTPXRequest
+
+        builder = builder.request(HTTPXRequest(
+            connect_timeout=10, read_timeout=15, write_timeout=30, pool_timeout=10,
+            httpx_kwargs={"transport": MarkingTransport(limits=httpx.Limits(max_connections=256))}))
+    else:
+        builder = builder.connect_timeout(10).read_timeout(15).write_timeout(30).pool_timeout(10)
     if not polling:
         builder = builder.updater(None)
     application = builder.build()

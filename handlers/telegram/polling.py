@@ -19,7 +19,7 @@ import sys
 from telegram.error import Conflict, InvalidToken, NetworkError, TimedOut
 
 from bot.redact import error_type
-from bot.shared import Lease, UpdateClaims
+from bot.shared import CURRENT_UPDATE, InHand, Lease, UpdateClaims
 
 from .app import ALLOWED_UPDATES, start_application
 
@@ -44,6 +44,7 @@ async def handle_claimed(application, claims: UpdateClaims, update) -> bool:
         return True
     if state != "mine":
         return False
+    token = CURRENT_UPDATE.set(InHand(claims, update_id))  # the rate limiter marks it answered at its first send
     try:
         async with claims.held(update_id):
             await application.update_processor.process_update(update, application.process_update(update))
@@ -51,6 +52,8 @@ async def handle_claimed(application, claims: UpdateClaims, update) -> bool:
         with contextlib.suppress(Exception):
             await claims.release(update_id)  # not done: the next delivery tries again
         raise
+    finally:
+        CURRENT_UPDATE.reset(token)
     await claims.done(update_id)
     return True
 

@@ -46,6 +46,7 @@ UPDATE_DONE_SECONDS = 48 * 3600  # Telegram retries an unanswered update for up 
 BUTTON_SECONDS = 30 * 24 * 3600  # a button in an old message still works for a month
 KB_SECONDS = 7 * 24 * 3600  # a published knowledge base stays fetchable this long
 CONNECT_TIMEOUT = 10.0  # seconds
+REDIS_CONNECTIONS = 64  # per replica (the pub/sub listener's included)
 
 # Telegram's flood limits for one bot token ("Bots FAQ": about 30 messages a second overall, one a second
 # in a chat, 20 a minute in a group), as (messages, per seconds).
@@ -55,7 +56,7 @@ FLOOD_GROUP = (20, 60.0)
 # Each window is kept this much longer than Telegram's, for the time between a request being written and it
 # reaching Telegram (sends are dated when written, see FloodBudget): 30 messages per 1.1 s is 27 a second.
 FLOOD_MARGIN = 0.1
-FLOOD_PENDING = 30.0  # seconds a slot taken counts at most before its send is dated (a replica died meanwhile)
+FLOOD_PENDING = 5.0  # seconds a slot taken counts at most before its send is dated (its replica may have died)
 
 
 def replica_id() -> str:
@@ -72,7 +73,11 @@ class SharedState:
         self.url = url
         self.namespace = namespace
         self.replica = replica_id()
-        self.redis = redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT, health_check_interval=30)
+        # A blocking pool: at a burst every update's handler talks to Redis; beyond the pool they queue briefly
+        # rather than fail ("Too many connections").
+        pool = redis.BlockingConnectionPool.from_url(url, max_connections=REDIS_CONNECTIONS, timeout=CONNECT_TIMEOUT,
+                                                     socket_connect_timeout=CONNECT_TIMEOUT, health_check_interval=30)
+        self.redis = redis.Redis(connection_pool=pool)
         self._blocking = None
 
     @property

@@ -11,6 +11,7 @@ before it leaves.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import re
@@ -117,20 +118,31 @@ class Assistant:
         for _, applies, reply in POLICY:
             if applies(u):
                 return self._by_rule(reply, query, u)
-        u = followup.resolve(u, session, self.understander, self.names_enough)
-        parts = question_parts(u.text)
+        parts = question_parts(u.text)  # the message's own questions (not the words a follow-up carries)
         if len(parts) > 1:
             return self._several(query, u, parts, session)
-        u, thought = self.read(u, session)
+        if parts[0] != u.text:  # the same question pasted again and again
+            u = self.understand(parts[0])
+        own = u
+        u = followup.resolve(u, session, self.understander, self.names_enough)
+        u, thought = self.read(u, session, own)
         answer = self.reply(query, u, thought.decision)
         self._remember(session, u, thought.decision, answer)
         return answer
 
-    def read(self, u: Understanding, session: Session) -> tuple[Understanding, Thought]:
+    def read(self, u: Understanding, session: Session, own: Understanding | None = None) -> tuple[Understanding, Thought]:
         """Decide on a (resolved) question. A message that does not read as a follow-up but comes in a live
         conversation ("新住民數位機會據點" → "借平板的有多少人次") is also read with the previous question's
-        words as context; the reading the decision model is surer of is the one answered."""
+        words as context, and a follow-up that names its own topic ("MyData 呢？") also on its own (`own`:
+        the message before it was resolved); the reading the decision model is surer of is the one answered."""
         thought = self.think(u, context_node=session.node_id if u.entities.follow_up else None)
+        if own is not None and own is not u and u.carried_weight < 1.0:
+            # Its own words, still asking what the previous question asked (a count, a year's figure).
+            e, r = own.entities, u.entities
+            own = dataclasses.replace(own, entities=dataclasses.replace(
+                e, ask=e.ask or r.ask, unit=e.unit or r.unit, years=e.years or r.years, follow_up=True))
+            alone = self.think(own)
+            return (own, alone) if alone.decision.confidence > thought.decision.confidence else (u, thought)
         if u.entities.follow_up or session.intent not in followup.ANSWERED_INTENTS or session.expired():
             return u, thought
         carried = followup.carry(session.text, u, self.understander, followup.NEW_TOPIC_CARRY)
@@ -175,8 +187,8 @@ class Assistant:
         last: tuple[Understanding, Decision] | None = None
         for part in parts:
             pu = self.understand(part)
-            if context:
-                pu = followup.carry(context, pu, self.understander)
+            if context:  # as a follow-up: a part naming its own topic leads, the earlier parts only steer
+                pu = followup.carry(context, pu, self.understander, followup.carry_weight(pu, self.names_enough))
             context = f"{context} {part}".strip()
             near = last[1].best.node_id if last else None
             thought = self.think(pu, context_node=near)
@@ -197,6 +209,19 @@ class Assistant:
             answer = self.reply(query, u, thought.decision)
             self._remember(session, u, thought.decision, answer)
             return answer
+        # An earlier part left unanswered may be answered by where a later part was: "幾校開課？修課人數多少"
+        # — the sentence with the number of students also has the number of schools.
+        for part in list(unanswered):
+            near = last[1].best.node_id
+            pu = self.understand(part)
+            thought = self.think(followup.carry(context, pu, self.understander, followup.carry_weight(pu, self.names_enough)), context_node=near)
+            decision = thought.decision
+            if decision.action == "refuse" or decision.best is None or not self._related(decision.best.node_id, near):
+                continue
+            reply = self.replies.answer(query, thought.understanding, decision.best, decision.confidence)
+            unanswered.remove(part)
+            if all(ungrounded_numbers(reply.answer, [a.answer]) for a in answered):
+                answered.append(reply)
         first = answered[0]
         for extra in answered[1:]:
             first.answer = compose._fit(f"{first.answer}{' ' if u.english else ''}{extra.answer}")

@@ -42,7 +42,7 @@ class Candidate:
     request: StatsRequest | None = None
     p: float = 0.0  # the ranker's probability that this candidate states every figure asked for
     features: list[float] = field(default_factory=list)
-    figures: frozenset = frozenset()  # the numbers (other than years) its source states
+    figures: frozenset = frozenset()  # the numbers (other than years) its source states; agencies for "who"
 
 
 @dataclass
@@ -86,7 +86,8 @@ class Sources:
         table_nodes = {c.node_id for c in tables_found if c.kind == "table"}
         found += [c for c in self._faq(u) if c.node_id not in table_nodes] + tables_found
         for c in found:
-            c.figures = self._figures(c)
+            # What the reply would state: its numbers, or for "who is in charge" the agencies its source names.
+            c.figures = self._agencies(c) if u.entities.ask == "agency" else self._figures(c, u.entities.ask == "date")
         weights = [self.index.concept_weight(c) for c in query.concepts]  # carried words as they count
         return Gathered(found, query, request, weights, sum(weights), context_node)
 
@@ -137,15 +138,19 @@ class Sources:
                 out.append(Candidate("view", node_id=node_id, view=arithmetic, explained=explained, request=request))
         return out
 
-    def _figures(self, c: Candidate) -> frozenset:
-        """The numbers a candidate's source states, other than years (a sentence's and a FAQ entry's kept)."""
-        key = (c.kind, c.match.sentence.id if c.match else c.faq.entry.id if c.faq else None)
+    def _figures(self, c: Candidate, years: bool = False) -> frozenset:
+        """The numbers a candidate's source states, other than years unless `years` ("when": the year is
+        the answer); a sentence's and a FAQ entry's are kept."""
+        key = (c.kind, c.match.sentence.id if c.match else c.faq.entry.id if c.faq else None, years)
         if key[1] is not None:
             found = self._figure_cache.get(key)
             if found is None:
-                found = self._figure_cache[key] = _figures(c)
+                found = self._figure_cache[key] = _figures(c, years)
             return found
-        return _figures(c)
+        return _figures(c, years)
+
+    def _agencies(self, c: Candidate) -> frozenset:
+        return frozenset(self.kb.nodes[c.node_id].agencies) if c.node_id is not None else frozenset()
 
     def _indicator_defined_by(self, passages: list[PassageMatch]) -> str | None:
         """An indicator described by its definition ("可提供Gbps服務之家戶數佔全部家戶的比例") is found
@@ -171,8 +176,8 @@ class Sources:
         return explained / total if total else 1.0
 
 
-def _figures(c: Candidate) -> frozenset:
-    """The numbers a candidate's source states, other than years."""
+def _figures(c: Candidate, years: bool = False) -> frozenset:
+    """The numbers a candidate's source states, other than years unless `years`."""
     if c.kind == "passage":
         text = c.match.sentence.text
     elif c.kind == "faq":
@@ -183,4 +188,4 @@ def _figures(c: Candidate) -> frozenset:
         text = " ".join(str(v.get("text", "")) for k, v in c.view.items() if isinstance(v, dict))
     else:
         text = ""
-    return frozenset(n for n in numbers(text) if not re.fullmatch(r"(?:19|20)\d\d", n))
+    return frozenset(n for n in numbers(text) if years or not re.fullmatch(r"(?:19|20)\d\d", n))

@@ -268,7 +268,9 @@ def view_body(kb: KnowledgeBase, view: dict, english: bool) -> tuple[str, list[S
     if kind == "breakdown":
         cells = [r for r in view["rows"] if r["text"]]
         quote = budget_header(kb) + "｜" + "｜".join(
-            budget_row_text(kb, r["axis"]) for r in cells) + "｜" + total_row_text(kb)
+            budget_row_text(kb, r["axis"]) if r["text"] else
+            f"主軸 {r['axis']}.{kb.axes[r['axis']].name} {kb.budget_notes.get(r['axis'], {}).get('note', 'N/A')}"
+            for r in view["rows"]) + "｜" + total_row_text(kb)
         if english:
             parts = "; ".join(f"Axis {r['axis']} {r['text']}" for r in cells)
             text = (f"DIGI+ technology budget by axis, {view['year']} (億元 = NT$100 million): {parts}. "

@@ -67,7 +67,7 @@ class Core:
         self.workers = workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="answer")
         self._conversations: dict[object, list] = {}  # session (or its key) → [lock, asks holding or waiting]
-        self.feedback = feedback or FeedbackStore(querylog.path.parent, querylog.user_hash)
+        self.feedback = feedback or FeedbackStore(querylog.path.parent, querylog.user_hash, mask=querylog.mask)
         self.teach = teach or getattr(service, "teach", None) or TeachStore(querylog.path.parent, querylog.user_hash)
         self.shared = shared
         self._listener: asyncio.Task | None = None

@@ -10,12 +10,14 @@ is refused when it no longer matches.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
 
 import numpy as np
 
+from intents.entities import YEAR_SPAN
 from intents.normalize import match_form
 from intents.pipeline import Understanding
 from intents.shape import APPLYING, CHANGE_SHOWN, CUMULATIVE, DEFINITION, PER_PLACE, TREND
@@ -39,8 +41,9 @@ FEATURES = (
     "p_year_not_in_sentence", "p_year_not_beside", "p_place_missing", "p_outside_year_missing", "p_focus", "p_bm25_rel", "p_bm25_first",
     "p_cumulative", "p_latest", "p_older", "p_depth", "p_first_sentence", "p_overview", "p_procedure_spoken",
     "p_log_length", "p_new_cover", "p_change_shown",
-    # a follow-up: the candidate comes from where the previous answer did
-    "x_same_node", "x_same_parent",
+    # a follow-up: the candidate comes from where the previous answer did; none of the words the new
+    # message names is in it (it would answer the previous question again: "天氣如何" after iTaiwan)
+    "x_same_node", "x_same_parent", "x_new_unfound",
     # FAQ entries: how close a phrasing is, whether it names what the question names
     "f_similarity", "f_misfit", "f_place_missing", "f_cover", "f_extra", "f_other_indicator", "f_same_node", "f_node_cover", "f_type_ok",
     # tables and their arithmetic, definitions, agencies: how much of the question the entity explains
@@ -94,6 +97,7 @@ class QuestionFacts:
     places: list[tuple[str, ...]]  # each place asked, as the report may write it
     context_node: int | None
     bigrams: set[str]  # of the question (with its repairs and report terms)
+    new: list  # a message naming its own topic, read with the previous one's words: the spellings of each of its own words
 
 
 def question_facts(u: Understanding, gathered: Gathered, kb: KnowledgeBase, concept_weight, document_frequency
@@ -124,9 +128,10 @@ def question_facts(u: Understanding, gathered: Gathered, kb: KnowledgeBase, conc
     }
     outside = [y for y in e.years if not kb.layout.first_year - 1 <= y <= kb.layout.last_year]
     concepts = [(c.alternatives, w / total) for c, w in zip(u.concepts, gathered.weights)]
+    new = [c.alternatives for c in u.concepts if not c.carried] if u.carried_weight < 1.0 else []
     return QuestionFacts(values, ASK_KINDS.get(e.ask or "", set()), best_cover, newest, list(e.years), outside,
                          concepts, gathered.query.places, gathered.context_node,
-                         set(bigrams(match_form(u.canonical or u.text))) | set(bigrams(match_form(u.text))))
+                         set(bigrams(match_form(u.canonical or u.text))) | set(bigrams(match_form(u.text))), new)
 
 
 _PASSAGE = [INDEX[n] for n in (
@@ -209,10 +214,18 @@ class Describer:
                 row[INDEX["x_same_parent"]] = float(parent is not None and parent in (context.parent_id, context.id))
             if candidate.kind == "passage":
                 row[_PASSAGE] = self._passage(candidate, u, facts, top_bm25)
+                row[INDEX["x_new_unfound"]] = float(bool(facts.new) and candidate.match.new_cover == 0)
             elif candidate.kind == "faq":
                 row[_FAQ] = self._faq(candidate, u, facts, passages)
+                text = self.faq(candidate.faq.entry).text
+                row[INDEX["x_new_unfound"]] = float(bool(facts.new) and not any(
+                    contains(text, a) for alternatives in facts.new for a in alternatives if a))
             else:
                 _table(row, candidate, u, facts)
+                if candidate.kind in ("table", "view"):
+                    text = _table_text(candidate)
+                    row[INDEX["x_new_unfound"]] = float(bool(facts.new) and not any(
+                        contains(text, a) for alternatives in facts.new for a in alternatives if a))
         return rows
 
     def _passage(self, c: Candidate, u: Understanding, facts: QuestionFacts, top_bm25: float) -> list[float]:
@@ -239,7 +252,10 @@ class Describer:
         hit = c.faq
         static = self.faq(hit.entry)
         e = u.entities
-        misfit = any(str(y) not in static.entry_text for y in e.years) or any(
+        # A year asked that the FAQ names only as the end of a span ("2017至2020年計訓練12,661人" asked about
+        # 2020) gets the span's figure, not the year's.
+        text = static.entry_text if len(e.years) != 1 or e.year_range else YEAR_SPAN.sub(" ", static.entry_text)
+        misfit = any(str(y) not in text for y in e.years) or any(
             n not in static.entry_text for n in re.findall(r"\d+", u.text) if len(n) != 4)
         node_cover = max((x.match.coverage for x in passages if x.node_id == c.node_id), default=0.0)
         theirs = static.bigrams
@@ -267,6 +283,13 @@ def _table(row: np.ndarray, c: Candidate, u: Understanding, facts: QuestionFacts
     row[INDEX["t_ask_mismatch"]] = float(_ask_mismatch(c, u))
     row[INDEX["t_place"]] = float(c.kind in ("table", "view") and bool(e.places or PER_PLACE.search(u.text)))
     row[INDEX["t_best_passage"]] = facts.best_cover
+
+
+def _table_text(c: Candidate) -> str:
+    """What a table reply is about: its title, section and printed rows (or the arithmetic's labels)."""
+    if c.stat is not None:
+        return " ".join([c.stat.title, c.stat.path, *c.stat.quotes])
+    return json.dumps(c.view, ensure_ascii=False) if c.view else ""
 
 
 def _ask_mismatch(c: Candidate, u: Understanding) -> bool:

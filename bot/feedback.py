@@ -28,7 +28,7 @@ from knowledge.curated import agency_names
 from knowledge.store import KnowledgeBase
 
 from .answer import Answer, Contact
-from .querylog import LOG_FILENAME, MAX_QUESTION_CHARS
+from .querylog import LOG_FILENAME, MAX_QUESTION_CHARS, mask_personal
 from .session import SESSION_TTL_SECONDS, Session
 from .storage import Database, SQLiteDatabase
 
@@ -76,7 +76,7 @@ class FeedbackStore:
     """Answers given and the votes on them, in DIGIBOT_DATA_DIR's query log file."""
 
     def __init__(self, data_dir: Path | None = None, user_hash: Callable[[int | str | None], str] | None = None, *,
-                 db: Database | None = None):
+                 db: Database | None = None, mask: bool = True):
         """The store in `data_dir`'s query log file, or in `db` (PostgreSQL, DATABASE_URL)."""
         if user_hash is None:
             raise ValueError("FeedbackStore needs the user hash of its query log")
@@ -87,6 +87,7 @@ class FeedbackStore:
         else:
             self.path = None
         self.user_hash = user_hash
+        self._mask = mask_personal if mask else (lambda text: text)  # as the query log does
         self._lock = threading.Lock()  # a vote's read-then-write is one step in this process
         self._db = db
         db.script(db.schema(_SCHEMA))
@@ -99,7 +100,7 @@ class FeedbackStore:
         when = when or datetime.now(timezone.utc)
         sources = [{"section": s.section, "title": s.title, "agency": s.agency} for s in answer.sources]
         row = (answer_id, query_id, when.isoformat(timespec="seconds"), self.user_hash(user), channel,
-               (question or "")[:MAX_QUESTION_CHARS], answer.intent, int(bool(answer.answered)), kind,
+               self._mask((question or "")[:MAX_QUESTION_CHARS]), answer.intent, int(bool(answer.answered)), kind,
                answer.answer, json.dumps(sources, ensure_ascii=False),
                json.dumps(list(answer.suggestions), ensure_ascii=False))
         self._db.execute("insert into answers (id, query_id, ts, user_hash, channel, question, intent, answered,"
@@ -128,7 +129,7 @@ class FeedbackStore:
                     "on conflict (answer_id, user_hash) do update set vote = excluded.vote, source = excluded.source,"
                     " comment = case when excluded.comment != '' then excluded.comment else votes.comment end,"
                     " ts = excluded.ts",
-                    (answer_id, who, VOTES[vote], source, (comment or "")[:MAX_COMMENT_CHARS], ts))
+                    (answer_id, who, VOTES[vote], source, self._mask((comment or "")[:MAX_COMMENT_CHARS]), ts))
         return Vote(answer_id, _name(before[0]) if before else None, vote)
 
     # ------------------------------------------------------------------ reading
@@ -267,8 +268,11 @@ def reply(text: str, session: Session, *, kb: KnowledgeBase, ask: Callable[[str]
     named = _agencies_named(kb, intent.rest)  # "怎麼聯絡國發會"
     agencies, topic = list(named), ""  # topic: what the agencies are responsible for, in the user's words
     if not agencies and intent.rest:  # "iTaiwan 的客服電話": who the report says is in charge of iTaiwan
-        found = ask(intent.rest)
-        agencies = [a for s in found.sources[:1] for a in agency_names(s.agency)] if found.sources else []
+        for question in (intent.rest, f"{intent.rest}是哪個機關負責的？"):  # a bare topic: asked as "who is in charge"
+            found = ask(question)
+            agencies = [a for s in found.sources[:1] for a in agency_names(s.agency)] if found.sources else []
+            if agencies:
+                break
         topic = intent.rest if agencies else ""
     if not agencies and _last(session):  # "我要找真人": whoever is in charge of the last answer's work
         agencies = list(session.last_agencies)

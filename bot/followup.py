@@ -41,8 +41,7 @@ def resolve(u: Understanding, session: Session, understander: Understander, name
         return u
     # A message that names its own topic ("MyData 呢？") leads and the previous words only steer; one that
     # names little ("它是什麼時候上線的？") asks about the previous topic, whose words count in full.
-    pointing_back = bool(POINTS_BACK.search(u.text))  # "它", "這個計畫": the previous topic is the topic
-    resolved = carry(session.text, u, understander, NEW_TOPIC_CARRY if names_enough(u) and not pointing_back else 1.0)
+    resolved = carry(session.text, u, understander, carry_weight(u, names_enough))
     if not e.indicator and e.axis is None and (session.table == "indicators" or resolved.entities.indicator):
         # "那偏鄉 same year 呢？": a word only one indicator's name has switches the indicator.
         other = understander.entities.indicator_by_words(u.text)
@@ -53,6 +52,12 @@ def resolve(u: Understanding, session: Session, understander: Understander, name
     elif e.ask == "agency" and e.axis is None and session.axis:
         resolved.entities.axis = session.axis
     return resolved
+
+
+def carry_weight(u: Understanding, names_enough) -> float:
+    """What a carried word counts: a message naming its own topic ("MyData 呢？") leads and the previous
+    words only steer; one that names little or points back ("它", "這個計畫") asks about the previous topic."""
+    return NEW_TOPIC_CARRY if names_enough(u) and not POINTS_BACK.search(u.text) else 1.0
 
 
 def carry(previous: str, u: Understanding, understander: Understander, weight: float = 1.0) -> Understanding:

@@ -11,7 +11,7 @@ import re
 
 from rapidfuzz import fuzz
 
-from intents.normalize import match_form
+from intents.normalize import match_form, to_traditional
 from intents.pipeline import Understanding, dedupe
 from knowledge.search import ASK_KINDS
 from knowledge.store import KnowledgeBase
@@ -228,7 +228,13 @@ class Replies:
     def grounded(self, answer: Answer, computed: list[Computed] = ()) -> Answer:
         answer.computed = list(computed) or answer.computed
         quotes = [s.quote for s in answer.sources] + [s.title for s in answer.sources]
-        missing = ungrounded_numbers(answer.answer, quotes, answer.computed)
+        # The person's own words quoted back (「…」: a part of the question not found) state no figure.
+        def plain(text: str) -> str:
+            return re.sub(r"\s+", "", to_traditional(match_form(text)))
+
+        asked = plain(answer.query)
+        said = re.sub(r"「([^」]*)」", lambda m: "「」" if plain(m.group(1)) in asked else m.group(0), answer.answer)
+        missing = ungrounded_numbers(said, quotes, answer.computed)
         if missing:
             # Should not happen; if it does, state only the report's own words.
             log.error("ungrounded figures %s in reply to %r; replying with the quote only", missing, answer.query)

@@ -167,7 +167,7 @@ def ensure_kb(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR) -> bool:
         log.info("built knowledge base %s in %.2fs: %s", result.path, result.seconds, result.counts)
         for problem in result.taught_skipped:
             log.warning("a teaching was left out of the build: %s", problem)
-    ensure_ranker(data_dir, knowledge_dir)
+    ensure_ranker(data_dir, knowledge_dir, fresh=False)
     return built
 
 
@@ -181,9 +181,13 @@ def labelled_rows(knowledge_dir: Path = KNOWLEDGE_DIR, taught: Path | None = Non
     return rows
 
 
-def ensure_ranker(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR, *, rows: list[dict] | None = None) -> Ranker:
+def ensure_ranker(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR, *, rows: list[dict] | None = None,
+                  fresh: bool = True) -> Ranker:
     """The KB's ranker, trained again when the labelled sets, the KB's inputs or the feature code changed
-    (the committed knowledge/learned/ranker.json is reused when it was trained on exactly these)."""
+    (the committed knowledge/learned/ranker.json is reused when it was trained on exactly these).
+    `fresh=False` (a process starting): a ranker that fits the code's features is used even when it was
+    trained on other labelled questions — starting takes seconds, not a training; `digibot train` and a
+    `/reload` bring it up to date."""
     path = data_dir / KB_FILENAME
     kb = load_kb(path)
     rows = labelled_rows(knowledge_dir, taught_dir(data_dir)) if rows is None else rows
@@ -192,7 +196,14 @@ def ensure_ranker(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR, *, rows: 
     if stored is not None and stored.fingerprint == wanted:
         return stored
     committed = load_committed()
+    usable = stored or committed
     if committed is not None and committed.fingerprint == wanted:
+        model = committed
+    elif not fresh and usable is not None:
+        log.warning("the ranker was trained on other labelled questions or code than these; answering with it "
+                    "until `digibot train` (or a /reload) trains it again")
+        if stored is not None:
+            return stored
         model = committed
     elif not rows:
         if committed is None:
@@ -322,6 +333,17 @@ class KnowledgeService:
             rows = self._rows(project, exclude=changed)
             old = self._score_current(rows)
             new = self._score(candidate, rows)
+            serving = self.current.ranker
+            if new.score < old.score and serving is not None and candidate.ranker is not serving:
+                # A retraining moves a few borderline answers either way; a teaching should not be refused for
+                # that. The new knowledge base with the serving ranker is tried too, and kept if it holds.
+                steady = Assistant(candidate.kb, ranker=serving)
+                steady_report = self._score(steady, rows)
+                if steady_report.score > new.score:
+                    log.info("reload: the retrained ranker scores %.1f%%, the serving one %.1f%%; keeping the "
+                             "serving one", new.score * 100, steady_report.score * 100)
+                    candidate, new = steady, steady_report
+                    store_ranker(staging / KB_FILENAME, serving)
             new_rows = [r for t in adding if t.id not in skipped for r in t.labelled()]
             taught_report = evaluate(WithTeachings(candidate), new_rows) if new_rows else None
             figures = dict(old_score=old.score, new_score=new.score, old_right=_right(old), new_right=_right(new),

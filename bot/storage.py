@@ -252,10 +252,10 @@ def open_storage(data_dir: Path, *, database_url: str = "", retention_days: int 
     retention = retention_days or RETENTION_DAYS
     if not database_url:
         querylog = QueryLog(data_dir, retention_days=retention, mask=mask)
-        return Storage(querylog, FeedbackStore(data_dir, querylog.user_hash), TeachStore(data_dir, querylog.user_hash))
+        return Storage(querylog, FeedbackStore(data_dir, querylog.user_hash, mask=mask), TeachStore(data_dir, querylog.user_hash))
     writer = PostgresDatabase(database_url)
     user_hash = hash_with(shared_salt(writer))
     querylog = QueryLog(db=writer, user_hash=user_hash, retention_days=retention, mask=mask)
-    feedback = FeedbackStore(db=PostgresDatabase(database_url), user_hash=user_hash)
+    feedback = FeedbackStore(db=PostgresDatabase(database_url), user_hash=user_hash, mask=mask)
     teach = TeachStore(db=PostgresDatabase(database_url), user_hash=user_hash)
     return Storage(querylog, feedback, teach)

@@ -188,6 +188,8 @@ def budget_average(kb: KnowledgeBase, axis: int | None, years: list[int]) -> dic
 def computed_figures(view: dict) -> list[Computed]:
     """The computed figures of a view, for the grounding check: each with its parts as bare numbers."""
     found = [view[k] for k in ("computed", "computed_sum", "axes_computed") if k in view]
+    if view.get("kind") == "breakdown" and not view.get("discrepancy"):
+        found = []  # the reply states the printed total only; the axes' sum is shown when it differs
     return [Computed(c["text"], tuple(re.match(r"\s*([\d,]+(?:\.\d+)?)", p).group(1) for p in c["parts"]), c["op"])
             for c in found]
 

@@ -41,6 +41,7 @@ REGULARISATION = 1.0  # scikit-learn's C (inverse L2 strength) on standardised f
 DECISION_TREES = 200
 DECISION_DEPTH = 4
 DECISION_LEARNING_RATE = 0.05
+DECISION_MIN_LEAF = 40  # questions per leaf at least (scikit-learn's default 20 fitted noise: 15 fewer right out of fold)
 MIN_CLARIFY_PRECISION = 0.5  # a "did you mean" is offered where at least half would have been right
 # The bot/ code features and labels depend on (with intents/ and the KB's inputs, in the fingerprint).
 CODE = ("assistant.py", "candidates.py", "features.py", "followup.py", "decide.py", "reply.py", "compose.py",
@@ -106,13 +107,17 @@ def collect(assistant, rows: list[dict], context_ranker: Ranker) -> Collected:
             turns = row["turns"] if "turns" in row else [row["q"]]
             for turn in turns[:-1]:
                 assistant.ask(turn, session)
-            u = assistant.understand(turns[-1])
+            u = assistant.understand(turns[-1])  # as Assistant._ask reads a message:
             if any(applies(u) for _, applies, _ in POLICY):
                 continue  # answered by rule, not by ranking
-            u = followup.resolve(u, session, assistant.understander, assistant.names_enough)
-            if len(question_parts(u.text)) > 1:
+            parts = question_parts(u.text)
+            if len(parts) > 1:
                 continue  # answered part by part
-            u, thought = assistant.read(u, session)
+            if parts[0] != u.text:
+                u = assistant.understand(parts[0])
+            own = u
+            u = followup.resolve(u, session, assistant.understander, assistant.names_enough)
+            u, thought = assistant.read(u, session, own)
             q = len(out["sets"])
             out["sets"].append(row.get("set", ""))
             out["answerable"].append(kind != "out_of_scope")
@@ -164,12 +169,17 @@ def fit_trees(rows: np.ndarray, labels: np.ndarray) -> Trees:
     """Boosted trees (scikit-learn's HistGradientBoostingClassifier, fixed seed, no early stopping) as
     complete binary trees for numpy (bot/ranker.Trees)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_limits
 
     if labels.min() == labels.max():
         return Trees(DECISION_DEPTH, 6.0 if labels.min() else -6.0, [], [], [])
     model = HistGradientBoostingClassifier(max_iter=DECISION_TREES, max_depth=DECISION_DEPTH,
-                                           learning_rate=DECISION_LEARNING_RATE, early_stopping=False, random_state=0)
-    model.fit(rows, labels)
+                                           learning_rate=DECISION_LEARNING_RATE, min_samples_leaf=DECISION_MIN_LEAF,
+                                           early_stopping=False, random_state=0)
+    # One thread: the data are small, and OpenMP threads spinning for a core another process holds
+    # (a busy CI machine, a replica answering) make the fit many times slower.
+    with threadpool_limits(limits=1):
+        model.fit(rows, labels)
     internal = 2 ** DECISION_DEPTH - 1
     features, thresholds, leaves = [], [], []
     for (predictor,) in model._predictors:

@@ -212,7 +212,7 @@ def _figures(report) -> str:
         f"answerable right     {report.answerable_right}/{report.answerable}  = {report.accuracy:.1%}  (target ≥ {t['accuracy']:.0%})",
         f"wrong figure         {report.wrong_figure}/{report.answerable}  = {report.wrong_rate:.1%}  (target ≤ {t['wrong_rate']:.0%})",
         f"out of scope refused {report.refused}/{report.out_of_scope}  = {report.refusal_rate:.1%}  (target ≥ {t['refusal_rate']:.0%})",
-        f"small talk           {report.greetings_right}/{report.greetings}  = {report.greeting_rate:.1%}  (target 100%)",
+        f"greetings recognised {report.greetings_right}/{report.greetings}  = {report.greeting_rate:.1%}  (target 100%)",
     ]
     if report.conversations:
         lines.append(f"conversations        {report.conversations_right}/{report.conversations}  = "
@@ -238,7 +238,7 @@ def _cross_validate(args, assistant, rows) -> int:
     for f in result.folds:
         r = f.report
         print(f"{f.name:18} {r.total:>9} {r.accuracy:>7.1%} {r.wrong_rate:>6.1%} {r.refusal_rate:>8.1%} "
-              f"{r.greeting_rate:>10.1%} {r.conversation_rate if r.conversations else float('nan'):>13.1%}")
+              f"{r.greeting_rate:>10.1%} {f'{r.conversation_rate:.1%}' if r.conversations else '—':>13}")
     m = result.mean
     print(f"{'mean':18} {'':>9} {m('accuracy'):>7.1%} {m('wrong_rate'):>6.1%} {m('refusal_rate'):>8.1%} "
           f"{m('greeting_rate'):>10.1%} {_mean_conversations(result):>13.1%}")
@@ -284,7 +284,7 @@ def cmd_chat(args, config: Config) -> int:
     from bot.core import open_core
     from bot.session import Session
 
-    core = open_core(config.data_dir, "chat")
+    core = open_core(config, "chat")
     if core is None:
         return 1
     session = Session()

@@ -123,12 +123,15 @@ class Entities:
         return {k: v for k, v in self.__dict__.items() if v not in (None, [], False)}
 
 
+YEAR_SPAN = re.compile(r"((?:19|20)\d{2})\s*(?:年)?\s*(?:至|到|-|~|～|－|through|to)\s*((?:19|20)\d{2})\s*年?")
+
+
 def extract_years(text: str, this_year: int | None = None) -> tuple[list[int], tuple[int, int] | None]:
     """Years a text names (also 民國 years and, when `this_year` is given, 去年/今年 relative to it)
     and a span such as 2017到2020."""
     years: list[int] = []
     span = None
-    m = re.search(r"((?:19|20)\d{2})\s*(?:年)?\s*(?:至|到|-|~|～|－|through|to)\s*((?:19|20)\d{2})", text)
+    m = YEAR_SPAN.search(text)
     if m:
         a, b = int(m.group(1)), int(m.group(2))
         if a < b:

@@ -50,4 +50,6 @@ def question_parts(text: str) -> list[str]:
     """The separate questions in one message ("…原本要幾天？現在縮到幾天？")."""
     parts = [p.strip() for p in re.split(r"[?？]|[;；]", text) if p.strip()]
     asked = dedupe([p for p in parts if _QUESTION_WORD.search(p)])
+    if len(asked) == 1 and parts.count(asked[0]) > 1:
+        return asked  # one question pasted several times is that question
     return asked[:MAX_PARTS] if len(asked) > 1 else [text]

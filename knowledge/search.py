@@ -221,11 +221,14 @@ class SentenceIndex:
                         break
         return levels
 
-    def bm25(self, groups: list[list[list[str]]], limit: int = 25) -> list[tuple[int, float]]:
+    def bm25(self, groups: list[list[list[str]]], limit: int = 25,
+             alternatives: list[list[str]] | None = None) -> list[tuple[int, float]]:
         """BM25 where each concept counts once, by its best-matching spelling: the typed word,
-        a repaired typo or a translation are alternatives, not extra evidence."""
+        a repaired typo or a translation are alternatives, not extra evidence. A concept the sentence
+        holds only negated (偏遠地區 in 非偏遠地區; `alternatives`: each concept's spellings) adds nothing."""
         scores: dict[int, float] = defaultdict(float)
-        for spellings in groups:
+        alternatives = alternatives or [[] for _ in groups]
+        for spellings, alts in zip(groups, alternatives):
             best: dict[int, float] = {}
             for terms in spellings:
                 partial: dict[int, float] = defaultdict(float)
@@ -235,7 +238,11 @@ class SentenceIndex:
                 for doc, value in partial.items():
                     if value > best.get(doc, 0.0):
                         best[doc] = value
+            spelled = [a for a in alts if a]
             for doc, value in best.items():
+                text = self.text[doc]
+                if "非" in text and any("非" + a in text for a in spelled) and not any(contains(text, a) for a in spelled):
+                    continue
                 scores[doc] += value
         return heapq.nlargest(limit, scores.items(), key=lambda x: x[1])
 
@@ -278,7 +285,7 @@ class SentenceIndex:
 
     def match(self, query: Query, limit: int = 25) -> list[PassageMatch]:
         """The `limit` best sentences by BM25, each with what retrieval measured about it (best BM25 first)."""
-        candidates = self.bm25(query.groups, limit)
+        candidates = self.bm25(query.groups, limit, [c.alternatives for c in query.concepts])
         if not candidates:
             return []
         weights = [self.concept_weight(c) for c in query.concepts]

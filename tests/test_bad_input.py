@@ -87,14 +87,15 @@ def test_a_computed_figure_is_grounded_only_by_its_quoted_parts_and_right_arithm
 def test_reply_with_an_ungrounded_figure_falls_back_to_the_quote(assistant, monkeypatch):
     from bot import compose
 
-    real = compose.fact_body
+    def tampered(real):
+        def body(*args, **kwargs):
+            text, sources = real(*args, **kwargs)
+            return text.replace("9,735", "9,999"), sources
+        return body
 
-    def tampered(*args, **kwargs):
-        body, sources = real(*args, **kwargs)
-        return body.replace("9,735", "9,999"), sources
-
-    monkeypatch.setattr(compose, "fact_body", tampered)
-    monkeypatch.setattr(assistant.faq, "match", lambda *a, **k: [])  # force the passage route
+    # Whichever route answers (the report's passage or a curated FAQ entry), its figure is tampered with.
+    monkeypatch.setattr(compose, "fact_body", tampered(compose.fact_body))
+    monkeypatch.setattr(compose, "faq_body", tampered(compose.faq_body))
     answer = assistant.ask("iTaiwan 熱點有幾個")
     assert "9,999" not in answer.answer
     assert "9,735" in answer.answer  # the report's own sentence instead

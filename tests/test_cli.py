@@ -89,7 +89,7 @@ def test_eval_prints_the_scoring_figures(run):
     for label in ("answerable right", "wrong figure", "out of scope refused", "greetings recognised"):
         assert label in result.stdout
     js = json.loads(run(["eval", "--json", str(DEV_SET)]).stdout)
-    assert js["total"] == 60 and js["accuracy"] >= 0.95
+    assert js["total"] == 60 and js["accuracy"] >= 0.85  # held out, as in test_answering
 
 
 def test_eval_scores_conversations_by_their_last_turn(run, tmp_path):

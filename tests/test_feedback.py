@@ -117,6 +117,17 @@ def test_votes_are_changeable_hashed_and_survive_a_restart(tmp_path, web_service
     assert "424242" not in dump and "777" not in dump
 
 
+def test_phone_and_id_numbers_are_masked_in_answers_and_corrections_kept_for_review(tmp_path, web_service):
+    core = Core(web_service, QueryLog(tmp_path))
+    session = Session()
+    core.answer("我電話0912-345-678，iTaiwan 熱點有幾個", session, channel="private", user=5)
+    core.answer("錯了，我身分證A123456789，應該更多", session, channel="private", user=5)
+    core.close()
+    dump = "\n".join(sqlite3.connect(tmp_path / LOG_FILENAME).iterdump())
+    assert "0912-345-678" not in dump and "A123456789" not in dump
+    assert "[電話號碼]" in dump and "[身分證號]" in dump  # masked, not dropped
+
+
 def test_grouping_by_similarity():
     rows = [{"id": str(i), "question": q, "reason": r, "suggestions": [], "answer": "a", "ts": f"2025-01-01T00:00:0{i}",
              "comment": ""}

@@ -3,6 +3,8 @@ validates as Telegram does (at most 50 results, unique ids of 1–64 bytes, titl
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bot.inline import INLINE_CACHE_SECONDS, INLINE_RESULTS, InlineAnswers
@@ -36,16 +38,31 @@ def check_results(answer: dict) -> list[dict]:
 
 
 async def test_an_inline_query_offers_answers_with_their_figure_and_source(api, bot, service):
-    answer = await inline(api, "偏鄉寬頻")
+    query = "偏鄉寬頻涵蓋率歷年多少"
+    answer = await inline(api, query)
     results = check_results(answer)
     assert answer["cache_time"] == INLINE_CACHE_SECONDS
     first = results[0]
-    expected = service.current.ask("偏鄉寬頻")
-    assert expected.answered and first["title"] == "偏鄉寬頻"
+    expected = service.current.ask(query)
+    assert expected.answered and first["title"] == query
     text, _ = parse_html(first["input_message_content"]["message_text"])
     assert expected.answer.strip() in text and "來源" in text  # the figure, and where it comes from
-    assert "98" in first["description"]  # the figure is visible before sending
+    figures = [f for f in re.findall(r"\d[\d,.]*%?", expected.answer) if not re.fullmatch(r"20\d\d", f)]
+    assert figures and figures[0] in first["description"]  # the figure is visible before sending
     assert len({r["description"] for r in results}) == len(results)  # different answers, not one five times
+
+
+async def test_a_vague_inline_query_offers_the_answers_it_would_ask_about(api, bot, service):
+    """"寬頻" names a topic, not a figure: the options of its "did you mean", each answered."""
+    expected = service.current.ask("寬頻")
+    assert expected.intent == "clarify" and expected.suggestions
+    results = check_results(await inline(api, "寬頻"))
+    titles = [r["title"] for r in results]
+    assert titles[0] == expected.suggestions[0] and set(titles) <= set(expected.suggestions)
+    for r in results:
+        answered = service.current.ask(r["title"])
+        text, _ = parse_html(r["input_message_content"]["message_text"])
+        assert answered.answered and answered.answer.strip() in text and "來源" in text
 
 
 async def test_a_query_without_an_answer_offers_the_examples(api, bot, service):

@@ -70,7 +70,8 @@ def test_stored_trees_answer_as_scikit_learn_does():
     labels = ((rows[:, 0] + rows[:, 1] * rows[:, 2]) > 0.8).astype(int)
     trees = training.fit_trees(rows, labels)
     reference = HistGradientBoostingClassifier(max_iter=training.DECISION_TREES, max_depth=training.DECISION_DEPTH,
-                                               learning_rate=training.DECISION_LEARNING_RATE, early_stopping=False,
+                                               learning_rate=training.DECISION_LEARNING_RATE,
+                                               min_samples_leaf=training.DECISION_MIN_LEAF, early_stopping=False,
                                                random_state=0).fit(rows, labels)
     assert np.allclose(trees.probabilities(rows), reference.predict_proba(rows)[:, 1])
     again = Trees(**json.loads(json.dumps(trees.to_dict())))

@@ -74,7 +74,7 @@ async def test_unanswered_is_for_admins_only(api, data_dir, caplog):
     caplog.set_level(logging.WARNING)
     service = KnowledgeService(data_dir)
     async with running_bot(api, service, data_dir, admin_ids={ADMIN}, official_ids={CITIZEN}):
-        assert "沒有提到" in await ask(api, "台積電今年股價多少?")
+        assert "我只根據" in await ask(api, "台積電今年股價多少?")  # refused: the report has no share prices
         refused = await ask(api, "/unanswered", user_id=CITIZEN)  # an official, not an admin
         assert "抱歉" in refused and "管理員" in refused and "股價" not in refused
         mark = api.mark()

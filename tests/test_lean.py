@@ -54,3 +54,15 @@ def test_a_process_serving_a_built_kb_answers_without_loading_training_charts_or
     for heavy in ("sklearn", "scipy", "matplotlib", "PIL", "sqlite_utils", "pypinyin.phrases_dict", "telegram",
                   "redis", "psycopg"):
         assert heavy not in loaded, f"{heavy} was imported to answer"
+
+
+def test_the_trimmed_dictionary_reads_back_its_tags_as_made():
+    from intents.dictionary import trimmed_dictionary
+
+    path, cached = trimmed_dictionary()
+    path.with_suffix(".tags").unlink()  # made again from jieba's dictionary
+    _, made = trimmed_dictionary()
+    assert made == cached and len(made) > 100_000
+    path.with_suffix(".tags").write_bytes(b"not marshal data")  # damaged: made again, not trusted
+    _, again = trimmed_dictionary()
+    assert again == made

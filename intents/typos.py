@@ -17,15 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-import os
-
-# Only single characters are read here (char_keys, _syllable), and pypinyin reads a single character from its
-# character dictionary: its phrase dictionary (~50 MB of the process) is never consulted for one, so it is not
-# loaded. tests/test_lean.py checks every CJK character reads the same with and without it.
-os.environ.setdefault("PYPINYIN_NO_PHRASES", "1")
-os.environ.setdefault("PYPINYIN_NO_DICT_COPY", "1")  # nothing here edits pypinyin's dictionaries
-
-from pypinyin import Style, lazy_pinyin, pinyin  # noqa: E402
+from pypinyin import Style, lazy_pinyin, pinyin
 
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _FUZZY = [("zh", "z"), ("ch", "c"), ("sh", "s"), ("ing", "in"), ("eng", "en"), ("ang", "an")]

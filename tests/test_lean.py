@@ -14,6 +14,7 @@ from .conftest import REPO
 
 READINGS = """
 import hashlib, json
+import bot  # leaves pypinyin's phrase dictionary out, as every digibot process does
 from intents.typos import char_keys, _syllable
 chars = [chr(c) for r in ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00)) for c in range(*r)]
 print(hashlib.sha256(json.dumps([(c, char_keys(c), _syllable(c)) for c in chars]).encode()).hexdigest())
@@ -41,7 +42,7 @@ def _run(code: str, *args: str, env: dict | None = None) -> str:
 
 
 def test_every_character_reads_the_same_without_pypinyins_phrase_dictionary():
-    without = _run(READINGS)  # intents/typos.py leaves the phrase dictionary out
+    without = _run(READINGS)
     with_phrases = _run(READINGS.replace("import hashlib", "import os; os.environ['PYPINYIN_NO_PHRASES'] = ''; "
                                                           "os.environ['PYPINYIN_NO_DICT_COPY'] = ''; import hashlib"))
     assert without == with_phrases
@@ -55,14 +56,3 @@ def test_a_process_serving_a_built_kb_answers_without_loading_training_charts_or
                   "redis", "psycopg"):
         assert heavy not in loaded, f"{heavy} was imported to answer"
 
-
-def test_the_trimmed_dictionary_reads_back_its_tags_as_made():
-    from intents.dictionary import trimmed_dictionary
-
-    path, cached = trimmed_dictionary()
-    path.with_suffix(".tags").unlink()  # made again from jieba's dictionary
-    _, made = trimmed_dictionary()
-    assert made == cached and len(made) > 100_000
-    path.with_suffix(".tags").write_bytes(b"not marshal data")  # damaged: made again, not trusted
-    _, again = trimmed_dictionary()
-    assert again == made

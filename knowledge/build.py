@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import sqlite_utils
 
 from .curated import TAUGHT_FILENAME, CuratedError, load_curated
 from .figures import extract_figures, parse_number
@@ -118,8 +119,6 @@ def build_kb(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR, taught_dir: Pa
 
 
 def _write(path: Path, outline, curated, sha: str, fingerprint: str) -> dict[str, int]:
-    import sqlite_utils  # only when building: a process serving a built KB does not load it
-
     db = sqlite_utils.Database(path)
     ids = {id(node): i + 1 for i, node in enumerate(outline.nodes)}
     node_by_path = {node.path: node for node in outline.nodes}

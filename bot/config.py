@@ -54,6 +54,14 @@ def _positive(env: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+def _url(env: dict[str, str], name: str, schemes: tuple[str, ...]) -> str:
+    text = env.get(name, "").strip()
+    if text and not text.lower().startswith(schemes):
+        # Never echo the value: it usually carries a password.
+        raise ConfigError(f"{name} must start with {' or '.join(schemes)}")
+    return text
+
+
 @dataclass(frozen=True)
 class Config:
     token: str = ""
@@ -72,6 +80,9 @@ class Config:
     querylog_mask: bool = True  # ID card and phone numbers in stored questions are masked
     http_header_timeout: float = 15.0  # seconds a client has to send its request headers (also idle keep-alive)
     http_body_timeout: float = 15.0  # seconds a client has to send a request body
+    # Replicas (README "Scaling out"): both optional; unset means one process with everything in it.
+    redis_url: str = ""  # REDIS_URL: sessions, rate limits, the flood budget, buttons, update de-duplication, leases
+    database_url: str = ""  # DATABASE_URL: PostgreSQL for the query log, feedback and teachings
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Config":
@@ -99,6 +110,8 @@ class Config:
             port=port,
             webhook_url=env.get("WEBHOOK_URL", "").strip(),
             webhook_secret=env.get("WEBHOOK_SECRET", "").strip(),
+            redis_url=_url(env, "REDIS_URL", ("redis://", "rediss://", "unix://")),
+            database_url=_url(env, "DATABASE_URL", ("postgres://", "postgresql://")),
         )
 
     def is_admin(self, user_id: int | None) -> bool:

@@ -7,15 +7,14 @@ user's salted hash. One vote per user and answer, changeable and clearable. A ty
 on that clarification. Nothing raw about a user is stored (see bot/querylog.py).
 
 The tables live in the query log's SQLite file (WAL), so a vote is never lost to a restart and the
-unanswered questions, the votes and the answers given can be read together. `FeedbackStore` is
-the whole interface; another backend (PostgreSQL) implements the same methods.
+unanswered questions, the votes and the answers given can be read together; with DATABASE_URL in the
+same PostgreSQL database as the query log (bot/storage.py: the same SQL on both back-ends).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from knowledge.store import KnowledgeBase
 from .answer import Answer, Contact
 from .querylog import LOG_FILENAME, MAX_QUESTION_CHARS, mask_personal
 from .session import SESSION_TTL_SECONDS, Session
+from .storage import Database, SQLiteDatabase
 
 VOTES = {"up": 1, "down": -1}
 MAX_CONTACTS = 3  # agencies named in one contact reply
@@ -39,7 +39,7 @@ MAX_COMMENT_CHARS = 500
 _SCHEMA = """
 create table if not exists answers (
     id text primary key,          -- random; what a channel sends back with a vote
-    query_id integer,             -- queries.id of the same question in this file, when logged
+    query_id bigint,              -- queries.id of the same question in this database, when logged
     ts text not null,             -- UTC, ISO 8601
     user_hash text not null,      -- HMAC of the user id (bot/querylog.py), never the id itself
     channel text not null,
@@ -75,16 +75,22 @@ class Vote:
 class FeedbackStore:
     """Answers given and the votes on them, in DIGIBOT_DATA_DIR's query log file."""
 
-    def __init__(self, data_dir: Path, user_hash: Callable[[int | str | None], str], *, mask: bool = True):
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.path = data_dir / LOG_FILENAME
+    def __init__(self, data_dir: Path | None = None, user_hash: Callable[[int | str | None], str] | None = None, *,
+                 db: Database | None = None, mask: bool = True):
+        """The store in `data_dir`'s query log file, or in `db` (PostgreSQL, DATABASE_URL)."""
+        if user_hash is None:
+            raise ValueError("FeedbackStore needs the user hash of its query log")
+        if db is None:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self.path = data_dir / LOG_FILENAME
+            db = SQLiteDatabase(self.path)
+        else:
+            self.path = None
         self.user_hash = user_hash
         self._mask = mask_personal if mask else (lambda text: text)  # as the query log does
-        self._lock = threading.Lock()
-        self._con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
-        self._con.execute("pragma journal_mode=wal")
-        self._con.execute("pragma synchronous=normal")
-        self._con.executescript(_SCHEMA)
+        self._lock = threading.Lock()  # a vote's read-then-write is one step in this process
+        self._db = db
+        db.script(db.schema(_SCHEMA))
 
     # ------------------------------------------------------------------ writing
     def record_answer(self, answer: Answer, *, user: int | str | None, channel: str, question: str,
@@ -97,9 +103,8 @@ class FeedbackStore:
                self._mask((question or "")[:MAX_QUESTION_CHARS]), answer.intent, int(bool(answer.answered)), kind,
                answer.answer, json.dumps(sources, ensure_ascii=False),
                json.dumps(list(answer.suggestions), ensure_ascii=False))
-        with self._lock:
-            self._con.execute("insert into answers (id, query_id, ts, user_hash, channel, question, intent, answered,"
-                              " kind, answer, sources, suggestions) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+        self._db.execute("insert into answers (id, query_id, ts, user_hash, channel, question, intent, answered,"
+                         " kind, answer, sources, suggestions) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
         return answer_id
 
     def vote(self, answer_id: str, *, user: int | str | None, vote: str | None, source: str = "button",
@@ -111,15 +116,15 @@ class FeedbackStore:
         who = self.user_hash(user)
         ts = (when or datetime.now(timezone.utc)).isoformat(timespec="seconds")
         with self._lock:
-            row = self._con.execute("select user_hash from answers where id = ?", (answer_id,)).fetchone()
-            if row is None or (owner_only and row[0] != who):
+            rows = self._db.query("select user_hash from answers where id = ?", (answer_id,))
+            if not rows or (owner_only and rows[0][0] != who):
                 return None
-            before = self._con.execute("select vote from votes where answer_id = ? and user_hash = ?",
-                                       (answer_id, who)).fetchone()
+            found = self._db.query("select vote from votes where answer_id = ? and user_hash = ?", (answer_id, who))
+            before = found[0] if found else None
             if vote is None:
-                self._con.execute("delete from votes where answer_id = ? and user_hash = ?", (answer_id, who))
+                self._db.execute("delete from votes where answer_id = ? and user_hash = ?", (answer_id, who))
             else:
-                self._con.execute(
+                self._db.execute(
                     "insert into votes (answer_id, user_hash, vote, source, comment, ts) values (?, ?, ?, ?, ?, ?) "
                     "on conflict (answer_id, user_hash) do update set vote = excluded.vote, source = excluded.source,"
                     " comment = case when excluded.comment != '' then excluded.comment else votes.comment end,"
@@ -129,21 +134,16 @@ class FeedbackStore:
 
     # ------------------------------------------------------------------ reading
     def answer(self, answer_id: str) -> dict | None:
-        with self._lock:
-            row = self._con.execute("select * from answers where id = ?", (answer_id,)).fetchone()
-            names = [d[0] for d in self._con.execute("select * from answers limit 0").description]
-        return _answer_row(dict(zip(names, row))) if row else None
+        rows = self._db.query_dicts("select * from answers where id = ?", (answer_id,))
+        return _answer_row(rows[0]) if rows else None
 
     def user_vote(self, answer_id: str, user: int | str | None) -> str | None:
-        with self._lock:
-            row = self._con.execute("select vote from votes where answer_id = ? and user_hash = ?",
-                                    (answer_id, self.user_hash(user))).fetchone()
-        return _name(row[0]) if row else None
+        rows = self._db.query("select vote from votes where answer_id = ? and user_hash = ?",
+                              (answer_id, self.user_hash(user)))
+        return _name(rows[0][0]) if rows else None
 
     def tally(self, answer_id: str) -> dict[str, int]:
-        with self._lock:
-            rows = self._con.execute("select vote, count(*) from votes where answer_id = ? group by vote",
-                                     (answer_id,)).fetchall()
+        rows = self._db.query("select vote, count(*) from votes where answer_id = ? group by vote", (answer_id,))
         counts = {"up": 0, "down": 0}
         counts.update({_name(v): n for v, n in rows})
         return counts
@@ -153,30 +153,25 @@ class FeedbackStore:
         contact requests or complaints) and answers someone gave a 👎, each with `reason` and, for 👎,
         `comment` (a typed correction)."""
         ts = since.isoformat(timespec="seconds")
-        with self._lock:
-            cur = self._con.execute(
-                "select a.*, 'refused' as reason, '' as comment from answers a where a.ts >= ? and a.answered = 0"
-                " and a.intent in ('out_of_scope', 'clarify') and a.kind = ''"
-                " union all "
-                "select a.*, 'disliked' as reason, v.comment as comment from votes v join answers a on a.id = v.answer_id"
-                " where v.ts >= ? and v.vote < 0", (ts, ts))
-            names = [d[0] for d in cur.description]
-            rows = cur.fetchall()
+        rows = self._db.query_dicts(
+            "select a.*, 'refused' as reason, '' as comment from answers a where a.ts >= ? and a.answered = 0"
+            " and a.intent in ('out_of_scope', 'clarify') and a.kind = ''"
+            " union all "
+            "select a.*, 'disliked' as reason, v.comment as comment from votes v join answers a on a.id = v.answer_id"
+            " where v.ts >= ? and v.vote < 0", (ts, ts))
         out = []
         for row in rows:
-            item = _answer_row(dict(zip(names, row)))
+            item = _answer_row(row)
             if item["reason"] == "refused" and item["intent"] == "clarify":
                 item["reason"] = "clarify"
             out.append(item)
         return out
 
     def count_votes(self) -> int:
-        with self._lock:
-            return self._con.execute("select count(*) from votes").fetchone()[0]
+        return self._db.query("select count(*) from votes")[0][0]
 
     def close(self) -> None:
-        with self._lock:
-            self._con.close()
+        self._db.close()
 
 
 def _name(vote: int) -> str:

@@ -8,7 +8,8 @@ before it is stored (`DIGIBOT_QUERYLOG_MASK`), and rows older than the retention
 
 SQLite in WAL mode, so a killed process loses at most the entry being written and never corrupts the
 file. Writers share one connection; readers (/usage, /unanswered) use their own read-only one, so a long
-report never holds up the answers being logged.
+report never holds up the answers being logged. With DATABASE_URL the same tables are in PostgreSQL
+(bot/storage.py), the salt in the database, so every replica logs to one place.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import os
 import re
 import secrets
 import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
+
+from .storage import Database, SQLiteDatabase
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ PRUNE_BATCH = 5000  # rows deleted per statement, so a large backlog never holds
 
 _SCHEMA = """
 create table if not exists queries (
-    id integer primary key,
+    id {id},
     ts text not null,            -- UTC, ISO 8601
     day text not null,           -- UTC date, for per-day counts
     user_hash text not null,     -- HMAC-SHA256(salt, user id), never the id itself
@@ -45,8 +47,8 @@ create table if not exists queries (
     question text not null,
     intent text not null,
     answered integer not null,
-    confidence real not null,
-    latency_ms real not null
+    confidence {real} not null,
+    latency_ms {real} not null
 );
 drop index if exists queries_day;
 drop index if exists queries_answered;
@@ -55,6 +57,15 @@ create index if not exists queries_day_users on queries(day, user_hash, answered
 create index if not exists queries_day_questions on queries(day, intent, question, ts);
 create index if not exists queries_unanswered on queries(answered, intent, question, ts);
 """
+
+def _add_ref_column(db: Database) -> None:
+    """`ref` (which message a row answers, unique when given) on logs made before it existed."""
+    if db.dialect == "postgres":
+        db.script("alter table queries add column if not exists ref text")
+    elif "ref" not in {row[1] for row in db.query("pragma table_info(queries)")}:
+        db.script("alter table queries add column ref text")
+    db.script("create unique index if not exists queries_ref on queries(ref)")
+
 
 # What masking replaces. Taiwan's ID card and resident certificate numbers (a letter, then 1/2/8/9 or
 # A–D, then eight digits), mobile numbers (09xx-xxx-xxx, +886 9xx…) and landlines ((02) 2345-6789,
@@ -87,7 +98,11 @@ class Usage:
 def salted_hash(data_dir: Path) -> Callable[[int | str | None], str]:
     """The data directory's user hash: HMAC-SHA256 of a user id with the salt kept there."""
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    salt = _load_salt(data_dir)
+    return hash_with(_load_salt(data_dir))
+
+
+def hash_with(salt: bytes) -> Callable[[int | str | None], str]:
+    """The user hash with this salt (the data directory's, or with DATABASE_URL the database's)."""
 
     def user_hash(user_id: int | str | None) -> str:
         if user_id is None:
@@ -98,25 +113,28 @@ def salted_hash(data_dir: Path) -> Callable[[int | str | None], str]:
 
 
 class QueryLog:
-    def __init__(self, data_dir: Path, *, retention_days: int = RETENTION_DAYS, mask: bool = True):
-        if not data_dir.exists():
-            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.path = data_dir / LOG_FILENAME
+    """The query log in DIGIBOT_DATA_DIR's SQLite file, or (`db`, with its `user_hash`) in PostgreSQL."""
+
+    def __init__(self, data_dir: Path | None = None, *, retention_days: int = RETENTION_DAYS, mask: bool = True,
+                 db: Database | None = None, user_hash: Callable[[int | str | None], str] | None = None):
         self.retention_days = retention_days
         self.mask = mask
-        self._hash = salted_hash(data_dir)
-        _private_file(self.path)  # SQLite gives the -wal and -shm files the database file's mode
-        self._lock = threading.Lock()
-        self._con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        if not self._con.execute("select 1 from sqlite_master where name = 'queries'").fetchone():
-            self._con.execute("pragma auto_vacuum=full")  # a new log gives pruned pages back to the disk
-        self._con.execute("pragma journal_mode=wal")
-        self._con.execute("pragma synchronous=normal")
-        self._con.executescript(_SCHEMA)
-        for suffix in ("-wal", "-shm"):
-            _private_file(self.path.with_name(self.path.name + suffix), create=False)
-        self._read_lock = threading.Lock()
-        self._reader = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        if db is None:
+            if data_dir is None:
+                raise ValueError("QueryLog needs a data directory or a database")
+            if not data_dir.exists():
+                data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.path = data_dir / LOG_FILENAME
+            _private_file(self.path)  # SQLite gives the -wal and -shm files the database file's mode
+            db = SQLiteDatabase(self.path, reader=True, on_create=_new_log_vacuums)
+            for suffix in ("-wal", "-shm"):
+                _private_file(self.path.with_name(self.path.name + suffix), create=False)
+        else:
+            self.path = None
+        self._db = db
+        self._hash = user_hash or salted_hash(data_dir)
+        db.script(db.schema(_SCHEMA))
+        _add_ref_column(db)
         self._pruned_on: str | None = None
         self.prune()
 
@@ -124,21 +142,26 @@ class QueryLog:
         return self._hash(user_id)
 
     def record(self, *, user_id: int | str | None, chat_type: str, question: str, intent: str, answered: bool,
-               confidence: float, latency_ms: float, when: datetime | None = None) -> int:
-        """Log one question; returns its row id (what feedback on its answer refers to)."""
+               confidence: float, latency_ms: float, when: datetime | None = None, ref: str | None = None) -> int:
+        """Log one question; returns its row id (what feedback on its answer refers to). `ref` names the message
+        being answered ("telegram:<bot>:<update id>"): a message answered again after its replica died is
+        logged once, so /usage counts each message once whichever replicas handled it."""
         when = when or datetime.now(timezone.utc)
         question = (question or "")[:MAX_QUESTION_CHARS]
         if self.mask:
             question = mask_personal(question)
         row = (when.isoformat(timespec="seconds"), when.date().isoformat(), self.user_hash(user_id), chat_type,
                question, intent, int(bool(answered)), float(confidence), float(latency_ms))
-        with self._lock:
-            cursor = self._con.execute(
-                "insert into queries (ts, day, user_hash, chat_type, question, intent, answered, confidence,"
-                " latency_ms) values (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+        rows = self._db.execute(
+            "insert into queries (ts, day, user_hash, chat_type, question, intent, answered, confidence,"
+            " latency_ms, ref) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (ref) do nothing returning id",
+            (*row, ref)).rows
+        if not rows:  # logged before, by a replica that died before its reply was marked sent
+            rows = self._db.query("select id from queries where ref = ?", (ref,))
+        [(row_id,)] = rows
         if self._pruned_on != datetime.now(timezone.utc).date().isoformat():
             self.prune()  # once a day
-        return cursor.lastrowid
+        return row_id
 
     def prune(self, today: datetime | None = None) -> int:
         """Delete the rows older than the retention period (in batches); returns how many went."""
@@ -146,9 +169,8 @@ class QueryLog:
         cutoff = (today - timedelta(days=self.retention_days)).date().isoformat()
         deleted = 0
         while True:
-            with self._lock:
-                gone = self._con.execute("delete from queries where id in (select id from queries where day < ?"
-                                         " order by id limit ?)", (cutoff, PRUNE_BATCH)).rowcount
+            gone = self._db.execute("delete from queries where id in (select id from queries where day < ?"
+                                    " order by id limit ?)", (cutoff, PRUNE_BATCH)).rowcount
             deleted += gone
             if gone < PRUNE_BATCH:
                 break
@@ -158,8 +180,7 @@ class QueryLog:
         return deleted
 
     def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
-        with self._read_lock:
-            return self._reader.execute(sql, params).fetchall()
+        return self._db.query(sql, params, reader=True)
 
     def unanswered(self, n: int = 10) -> list[tuple[str, int, str]]:
         """Most recent questions the bot could not answer: (question, times asked, last asked)."""
@@ -185,10 +206,12 @@ class QueryLog:
         return self._read("select count(*) from queries")[0][0]
 
     def close(self) -> None:
-        with self._read_lock:
-            self._reader.close()
-        with self._lock:
-            self._con.close()
+        self._db.close()
+
+
+def _new_log_vacuums(con: sqlite3.Connection) -> None:
+    if not con.execute("select 1 from sqlite_master where name = 'queries'").fetchone():
+        con.execute("pragma auto_vacuum=full")  # a new log gives pruned pages back to the disk
 
 
 def _private_file(path: Path, create: bool = True) -> None:

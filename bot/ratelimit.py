@@ -34,6 +34,10 @@ class RateLimiter:
         self._buckets[key] = (tokens, now)
         return (1.0 - tokens) / self.rate
 
+    async def take(self, key: str) -> float:
+        """`acquire`, with the interface of bot/shared.SharedRateLimiter (the replicas' buckets in Redis)."""
+        return self.acquire(key)
+
     def _forget_idle(self, now: float) -> None:
         """Drop buckets that have refilled completely (they equal a new one); memory stays bounded."""
         full = (self.burst / self.rate)

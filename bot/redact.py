@@ -1,4 +1,5 @@
-"""Secrets never reach a log: a logging filter that masks the bot token and the webhook secret.
+"""Secrets never reach a log: a logging filter that masks the bot token, the webhook secret and the
+passwords in REDIS_URL and DATABASE_URL.
 
 `install(config)` puts a `SecretFilter` on every handler of the root logger, so whatever logs a
 record — our code, python-telegram-bot's DEBUG lines ("Set Bot API URL: …/bot<token>", "Calling Bot
@@ -33,7 +34,21 @@ def secrets_of(config) -> list[str]:
     secret = getattr(config, "webhook_secret", "") or ""
     if secret:
         found.append(secret)
+    for url in (getattr(config, "redis_url", "") or "", getattr(config, "database_url", "") or ""):
+        password = _password(url)
+        if password:  # REDIS_URL and DATABASE_URL usually carry one (redis://:pw@host, postgres://u:pw@host/db)
+            found += [password, quote(password, safe="")]
     return found
+
+
+def _password(url: str) -> str:
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return ""
+    return unquote(password) if password else ""
 
 
 class SecretFilter(logging.Filter):

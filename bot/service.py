@@ -268,6 +268,43 @@ class KnowledgeService:
     def kb(self):
         return self.current.kb
 
+    @property
+    def fingerprint(self) -> str:
+        """What the serving KB was built from (knowledge/, what admins taught, the builder's code)."""
+        return self.current.kb.meta.get("fingerprint", "")
+
+    def kb_file(self) -> tuple[str, bytes]:
+        """The serving KB's fingerprint and file, as a reload publishes it to the other replicas."""
+        with self._lock:
+            return self.fingerprint, (self.data_dir / KB_FILENAME).read_bytes()
+
+    def adopt(self, fingerprint: str, data: bytes) -> bool:
+        """Swap in a knowledge base another replica's /reload built and gated (its file, `data`): checked to
+        load and to carry `fingerprint`, then moved into place like a reload's. False when it already serves."""
+        with self._lock:  # not in the middle of a reload of this replica's own
+            if self.fingerprint == fingerprint:
+                return False
+            staging = self.data_dir / f"{STAGING_PREFIX}{os.getpid()}"
+            try:
+                staging.mkdir(parents=True, exist_ok=True)
+                (staging / KB_FILENAME).write_bytes(data)
+                candidate = Assistant.load(staging)
+                if candidate.kb.meta.get("fingerprint") != fingerprint:
+                    raise KBError(f"the published knowledge base is {candidate.kb.meta.get('fingerprint', '')[:12]}, "
+                                  f"not {fingerprint[:12]}")
+                os.replace(staging / KB_FILENAME, self.data_dir / KB_FILENAME)
+                candidate.kb.path = self.data_dir / KB_FILENAME
+                self.current = candidate
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+            if self.teach:  # the teachings it applied are settled in the shared store: their files follow
+                self.teach.write_files(taught_dir(self.data_dir), candidate=False)
+            self._current_score = None
+            self._gated_on = self._labelled_count()
+            self.stale_reason = None
+            self.loaded_at = time.time()
+            return True
+
     def reload(self) -> ReloadResult:
         """Rebuild from knowledge/ and the teachings, retrain the ranker if the labelled questions changed,
         and swap in the new KB if it answers the labelled questions at least as well. Thread-safe."""

@@ -1,6 +1,6 @@
 """Conversation context: what the last answered question was about, for follow-ups ("那2019年呢?").
 
-Plain values only (a session may be kept outside the process): the last question's resolved text,
+Plain values only (with REDIS_URL a session is kept in Redis as JSON, bot/shared.py): the last question's resolved text,
 its years, what it asked, the report node its answer came from and, for a table answer, the table
 request (table, axis, indicator, view).
 """
@@ -65,6 +65,13 @@ class SessionStore:
         while len(self._sessions) > self.max_sessions:
             oldest = min(self._sessions, key=lambda k: self._sessions[k].updated)
             del self._sessions[oldest]
+
+    async def load(self, key: str) -> Session:
+        """The same as `get` (what bot/shared.SharedSessions does with Redis, for replicas)."""
+        return self.get(key)
+
+    async def save(self, key: str, session: Session) -> None:
+        """Nothing to do: the session is the stored object itself."""
 
     def __len__(self) -> int:
         return len(self._sessions)

@@ -12,8 +12,9 @@
    the figures; otherwise it becomes "active". `untaught` undoes one the same way (it is removed at
    the next reload), and `export` writes the active teachings as files to commit.
 
-Every teaching records who (the salted hash of the admin's id) and when. `TeachStore` (SQLite in
-DIGIBOT_DATA_DIR) is the whole storage interface; another backend implements the same methods.
+Every teaching records who (the salted hash of the admin's id) and when. `TeachStore` is the whole
+storage interface: SQLite in DIGIBOT_DATA_DIR, or with DATABASE_URL the PostgreSQL database every
+replica shares (bot/storage.py), so what one replica's admin taught is what every replica builds in.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import hashlib
 import json
 import os
 import re
-import sqlite3
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -39,6 +39,7 @@ from knowledge.store import FaqEntry, KnowledgeBase, Sentence
 
 from .answer import Answer
 from .querylog import salted_hash
+from .storage import Database, SQLiteDatabase
 
 TEACH_FILENAME = "taught.sqlite"
 TAUGHT_DIRNAME = "taught"  # in DIGIBOT_DATA_DIR: taught.yaml and questions.jsonl, what the build reads
@@ -56,7 +57,7 @@ KINDS = ("alternates", "entry", "out_of_scope", "dismissed")
 
 _SCHEMA = """
 create table if not exists teachings (
-    id integer primary key,
+    id {id},
     file_id text not null,            -- its id in taught.yaml and the labelled questions
     kind text not null,               -- alternates | entry | out_of_scope | dismissed
     questions text not null,          -- JSON list, most asked first
@@ -130,17 +131,22 @@ def expected_figures(answer: str) -> list[list[str]]:
 class TeachStore:
     """Teachings in DIGIBOT_DATA_DIR/taught.sqlite (WAL: a kill loses nothing committed)."""
 
-    def __init__(self, data_dir: Path, user_hash: Callable[[int | str | None], str] | None = None):
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.data_dir = data_dir
-        self.path = data_dir / TEACH_FILENAME
-        self.user_hash = user_hash or salted_hash(data_dir)
-        self._lock = threading.Lock()
-        self._con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
-        self._con.row_factory = sqlite3.Row
-        self._con.execute("pragma journal_mode=wal")
-        self._con.execute("pragma synchronous=normal")
-        self._con.executescript(_SCHEMA)
+    def __init__(self, data_dir: Path | None = None, user_hash: Callable[[int | str | None], str] | None = None, *,
+                 db: Database | None = None):
+        """The store in `data_dir`'s taught.sqlite, or in `db` (PostgreSQL, DATABASE_URL, with its `user_hash`)."""
+        if db is None:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self.path = data_dir / TEACH_FILENAME
+            db = SQLiteDatabase(self.path)
+            user_hash = user_hash or salted_hash(data_dir)
+        else:
+            self.path = None
+        if user_hash is None:
+            raise ValueError("TeachStore on a database needs that database's user hash")
+        self.user_hash = user_hash
+        self._lock = threading.Lock()  # read-then-write steps are one step in this process
+        self._db = db
+        db.script(db.schema(_SCHEMA))
 
     # ------------------------------------------------------------------ teaching
     def teach_faq(self, questions: list[str], entry: FaqEntry, *, by: int | str | None) -> Teaching:
@@ -171,9 +177,9 @@ class TeachStore:
                "answer": "", **fields, "status": status, "created_at": _now(), "created_by": self.user_hash(by)}
         names = ", ".join(row)
         with self._lock:
-            cursor = self._con.execute(f"insert into teachings ({names}) values ({', '.join('?' * len(row))})",
-                                       list(row.values()))
-            return self._get(cursor.lastrowid)
+            [(new_id,)] = self._db.execute(f"insert into teachings ({names}) values ({', '.join('?' * len(row))})"
+                                           " returning id", list(row.values())).rows
+            return self._get(new_id)
 
     def untaught(self, teaching_id: int, *, by: int | str | None) -> Teaching | None:
         """Undo a teaching: a pending one is dropped now, an active one is removed at the next /reload,
@@ -186,8 +192,8 @@ class TeachStore:
             new = {"pending": "removed", "active": "removing", "dismissed": "removed"}.get(teaching.status)
             if new is None:
                 return None
-            self._con.execute("update teachings set status = ?, removed_at = ?, removed_by = ? where id = ?",
-                              (new, _now(), self.user_hash(by), teaching_id))
+            self._db.execute("update teachings set status = ?, removed_at = ?, removed_by = ? where id = ?",
+                             (new, _now(), self.user_hash(by), teaching_id))
             return self._get(teaching_id)
 
     # ------------------------------------------------------------------ the reload
@@ -212,8 +218,8 @@ class TeachStore:
                 self._set(tid, "removed" if ok else "active", now, "" if ok else "removal refused: " + detail)
 
     def _set(self, tid: int, status: str, when: str, detail: str) -> None:
-        self._con.execute("update teachings set status = ?, decided_at = ?, detail = ? where id = ?",
-                          (status, when, detail, tid))
+        self._db.execute("update teachings set status = ?, decided_at = ?, detail = ? where id = ?",
+                         (status, when, detail, tid))
 
     def in_build(self, *, candidate: bool) -> list[Teaching]:
         """The teachings a build includes: the active ones, and for a reload's candidate also the pending
@@ -242,8 +248,8 @@ class TeachStore:
             return self._get(teaching_id)
 
     def _get(self, teaching_id: int) -> Teaching | None:
-        row = self._con.execute("select * from teachings where id = ?", (teaching_id,)).fetchone()
-        return _teaching(row) if row else None
+        rows = self._db.query_dicts("select * from teachings where id = ?", (teaching_id,))
+        return _teaching(rows[0]) if rows else None
 
     def list(self, statuses: tuple[str, ...] | None = None, limit: int | None = None) -> list[Teaching]:
         """Teachings (newest last), of the given statuses or all."""
@@ -253,9 +259,7 @@ class TeachStore:
             sql += f" where status in ({', '.join('?' * len(statuses))})"
             args += list(statuses)
         sql += " order by id"
-        with self._lock:
-            rows = self._con.execute(sql, args).fetchall()
-        out = [_teaching(r) for r in rows]
+        out = [_teaching(r) for r in self._db.query_dicts(sql, args)]
         return out[-limit:] if limit else out
 
     def handled(self) -> set[str]:
@@ -263,11 +267,10 @@ class TeachStore:
         return {question_key(q) for t in self.list(("pending", "active", "removing", "dismissed")) for q in t.questions}
 
     def close(self) -> None:
-        with self._lock:
-            self._con.close()
+        self._db.close()
 
 
-def _teaching(row: sqlite3.Row) -> Teaching:
+def _teaching(row: dict) -> Teaching:
     data = dict(row)
     data["questions"] = json.loads(data["questions"])
     return Teaching(**data)

@@ -621,12 +621,13 @@ class BotAPIStub:
 
     # ------------------------------------------------------------ HTTP
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()  # Telegram's clock starts when a request reaches it, not when its body is read
         method = request.match_info["method"]
         try:
             params, files = await _read_params(request)
         except ConnectionResetError:  # the client went away mid-request (an application stopping): nothing arrived
             return web.Response(status=400, text="connection lost")
-        call = Call(method, params, files)
+        call = Call(method, params, files, at=arrived)
         self.calls.append(call)
         await self._notify_now()  # predicates may look at requests in flight (a long poll started)
         try:

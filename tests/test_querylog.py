@@ -134,15 +134,15 @@ def test_a_large_prune_gives_pages_back_to_the_disk(tmp_path):
     try:
         rows = [(now - timedelta(days=60)).isoformat(timespec="seconds"), (now - timedelta(days=60)).date().isoformat(),
                 "u", "private", "很舊的問題" * 20, "fact", 1, 0.9, 1.0]
-        with log._lock:
-            log._con.execute("begin")
-            log._con.executemany("insert into queries (ts, day, user_hash, chat_type, question, intent, answered,"
+        with log._db._lock:
+            log._db._con.execute("begin")
+            log._db._con.executemany("insert into queries (ts, day, user_hash, chat_type, question, intent, answered,"
                                  " confidence, latency_ms) values (?, ?, ?, ?, ?, ?, ?, ?, ?)", [rows] * 20000)
-            log._con.execute("commit")
-            log._con.execute("pragma wal_checkpoint(truncate)")
-        pages_before = log._con.execute("pragma page_count").fetchone()[0]
+            log._db._con.execute("commit")
+            log._db._con.execute("pragma wal_checkpoint(truncate)")
+        pages_before = log._db._con.execute("pragma page_count").fetchone()[0]
         assert log.prune() == 20000
-        assert log._con.execute("pragma page_count").fetchone()[0] < pages_before / 4
+        assert log._db._con.execute("pragma page_count").fetchone()[0] < pages_before / 4
     finally:
         log.close()
 
@@ -152,9 +152,9 @@ def test_readers_use_a_read_only_connection_and_do_not_wait_for_the_writer(tmp_p
     try:
         record(log, "高雄天氣如何")
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
-            log._reader.execute("delete from queries")
+            log._db._reader_connection().execute("delete from queries")
         # A report in progress holds the readers' lock; an answer being logged must not wait for it.
-        with log._read_lock:
+        with log._db._read_lock:
             writer = threading.Thread(target=record, args=(log, "台北天氣如何"))
             writer.start()
             writer.join(60)
@@ -177,7 +177,7 @@ def test_the_readers_queries_use_covering_indexes(tmp_path):
                           "limit 10",
         }
         for name, sql in plans.items():
-            plan = " ".join(row[-1] for row in log._reader.execute("explain query plan " + sql))
+            plan = " ".join(row[-1] for row in log._db._reader_connection().execute("explain query plan " + sql))
             assert "COVERING INDEX" in plan, (name, plan)
     finally:
         log.close()

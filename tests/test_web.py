@@ -147,7 +147,7 @@ async def test_ask_answers_from_the_report_with_its_source(client, querylog):
 
     # logged as a web question, the browser session pseudonymised
     assert querylog.count() == 1
-    row = querylog._con.execute("select chat_type, question, answered, user_hash from queries").fetchone()
+    row = querylog._db._con.execute("select chat_type, question, answered, user_hash from queries").fetchone()
     assert row[:3] == ("web", "iTaiwan 熱點有幾個", 1)
     assert row[3] == querylog.user_hash("3f2b9c1e-aaaa-4bbb-8ccc-0123456789ab") and "3f2b9c1e" not in row[3]
 
@@ -397,7 +397,9 @@ async def test_healthz_reports_kb_version_and_uptime(client, web_service):
     assert_security_headers(response)
     body = await response.json()
     assert body["status"] == "ok"
-    assert set(body["kb"]) == {"source_sha256", "built_at", "counts", "stale"} and body["kb"]["stale"] is False
+    assert set(body["kb"]) == {"fingerprint", "source_sha256", "built_at", "counts", "stale"}
+    assert body["kb"]["stale"] is False and body["kb"]["fingerprint"] == web_service.kb.meta["fingerprint"]
+    assert body["shared"] == {"redis": False, "database": "sqlite"} and "replica" not in body  # one process
     assert re.fullmatch(r"[0-9a-f]{64}", body["kb"]["source_sha256"])
     assert body["kb"]["source_sha256"] == web_service.kb.meta["source_sha256"]
     assert datetime.fromisoformat(body["kb"]["built_at"])

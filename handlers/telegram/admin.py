@@ -141,7 +141,7 @@ async def reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.info("reload requested by admin %s", common.who(context, update))
     status = (await common.send_html(context, chat_id, "⏳ 正在重新建立知識庫並用標註問題集檢查，期間照常回答問題…"))[-1]
     try:
-        result = await asyncio.to_thread(common.core(context).service.reload)
+        result = await common.core(context).reload()  # with replicas: one at a time, and all switch to it
     except Exception as exc:  # reload() reports failures itself; this is a bug, and the old KB still serves
         log.exception("reload crashed")
         result = ReloadResult(ReloadStatus.CRASHED, f"{type(exc).__name__}: {exc}", 0.0)

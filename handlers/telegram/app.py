@@ -13,13 +13,14 @@ so questions keep being answered while the knowledge base is rebuilt.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import re
 import sys
 
 import httpx
 from telegram import Update
-from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, TimedOut
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, BaseUpdateProcessor,
                           CallbackQueryHandler, ChatMemberHandler, CommandHandler, InlineQueryHandler, MessageHandler,
                           filters)
@@ -28,6 +29,7 @@ from bot.config import Config
 from bot.core import Core, open_core
 from bot.ratelimit import RateLimiter
 from bot.redact import error_type
+from bot.shared import CURRENT_UPDATE
 
 from . import admin, citizen, errors, feedback, inline, menu, stats, teach
 from .render import ButtonStore
@@ -100,6 +102,74 @@ class RetryingRateLimiter(AIORateLimiter):
             await asyncio.sleep(delay)
 
 
+_REQUEST: contextvars.ContextVar[tuple[str, object]] = contextvars.ContextVar("bot_api_request", default=("", None))
+
+
+class SharedFloodLimiter(RetryingRateLimiter):
+    """RetryingRateLimiter (429s waited out, network errors retried, nothing possibly delivered repeated) whose
+    throttle is the replicas' shared flood budget in Redis (bot/shared.FloodBudget) instead of this process's
+    own: 30 messages a second for the token, 1 a second per chat, 20 a minute per group, over all replicas,
+    and a 429's retry_after holds them all. The "typing…" action goes only when the budget has room now."""
+
+    __slots__ = ("_budget",)
+
+    def __init__(self, budget, **kwargs):
+        super().__init__(overall_max_rate=0, group_max_rate=0, **kwargs)  # the shared budget throttles
+        self._budget = budget
+
+    async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
+        chat_id = data.get("chat_id")
+        if endpoint == "sendChatAction" and not await self._budget.room(chat_id):
+            return True  # a courtesy: under the flood limit it would take a reply's place
+        token = _REQUEST.set((endpoint, chat_id))
+        try:
+            return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+        finally:
+            _REQUEST.reset(token)
+
+    async def _run_request(self, chat, group, allow_paid_broadcast, callback, args, kwargs):
+        endpoint, chat_id = _REQUEST.get()
+        await self._retry_after_event.wait()
+        if not chat or endpoint == "sendChatAction":
+            return await self._call(callback, args, kwargs)
+        async with self._budget.slot(chat_id):  # the send is dated when it went out
+            return await self._call(callback, args, kwargs)
+
+    async def _call(self, callback, args, kwargs):
+        try:
+            return await callback(*args, **kwargs)
+        except RetryAfter as exc:
+            await self._budget.pause(exc._retry_after.total_seconds())  # every replica waits it out
+            raise
+
+
+MESSAGE_METHODS = ("sendmessage", "sendphoto", "senddocument")  # a reply's messages (lower case, as in URLs)
+
+
+class MarkingTransport(httpx.AsyncHTTPTransport):
+    """With replicas: the moment a reply's first message has been written to Telegram (the request's last byte
+    handed to the kernel, which delivers it even if this process is killed next), the update it answers is
+    marked answered in Redis (bot/shared.UpdateClaims.answering_now) from httpcore's trace hook, blocking, with
+    no await in between. A replica killed before that has not replied (part of a request is no request); one
+    killed after it has marked the update, and a retried delivery does not reply again. Only a kill during
+    that one Redis round trip (well under a millisecond) could still double a reply."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        in_hand = CURRENT_UPDATE.get()
+        if in_hand is not None and not in_hand.answered \
+                and request.url.path.rsplit("/", 1)[-1].lower() in MESSAGE_METHODS:
+            outer = request.extensions.get("trace")
+
+            async def trace(name: str, info: dict) -> None:
+                if name.endswith("send_request_body.complete"):
+                    in_hand.sending()
+                if outer is not None:
+                    await outer(name, info)
+
+            request.extensions = {**request.extensions, "trace": trace}
+        return await super().handle_async_request(request)
+
+
 class PerChatUpdateProcessor(BaseUpdateProcessor):
     """Process updates of different chats concurrently and each chat's updates in arrival order."""
 
@@ -160,19 +230,39 @@ def build_application(config: Config, core: Core, *, polling: bool = True) -> Ap
     """A fully wired Application; with `polling=False` it has no Updater (webhook use)."""
     if not config.token:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    shared = core.shared  # REDIS_URL: the replicas share the flood budget, buttons and per-user limits
+    if shared is not None:
+        from bot.shared import FloodBudget
+
+        rate_limiter = SharedFloodLimiter(FloodBudget(shared, config.token.split(":", 1)[0]))
+    else:
+        rate_limiter = RetryingRateLimiter()
     builder = (ApplicationBuilder()
                .token(config.token)
                .base_url(config.api_base_url)
                .base_file_url(_file_url(config.api_base_url))
-               .rate_limiter(RetryingRateLimiter())
+               .rate_limiter(rate_limiter)
                .concurrent_updates(PerChatUpdateProcessor())
-               .connect_timeout(10).read_timeout(15).write_timeout(30).pool_timeout(10)
                .post_init(post_init))
+    if shared is not None:  # replies mark their update answered as they are written (MarkingTransport)
+        from telegram.request import HTTPXRequest
+
+        builder = builder.request(HTTPXRequest(
+            connect_timeout=10, read_timeout=15, write_timeout=30, pool_timeout=10,
+            httpx_kwargs={"transport": MarkingTransport(limits=httpx.Limits(max_connections=256))}))
+    else:
+        builder = builder.connect_timeout(10).read_timeout(15).write_timeout(30).pool_timeout(10)
     if not polling:
         builder = builder.updater(None)
     application = builder.build()
-    application.bot_data.update(core=core, config=config, buttons=ButtonStore(),
-                                limiter=RateLimiter(config.ask_rate_per_minute, config.ask_burst))
+    if shared is not None:
+        from bot.shared import SharedButtons, SharedRateLimiter
+
+        buttons = SharedButtons(shared, ButtonStore())
+        limiter = SharedRateLimiter(shared, config.ask_rate_per_minute, config.ask_burst, name="telegram")
+    else:
+        buttons, limiter = ButtonStore(), RateLimiter(config.ask_rate_per_minute, config.ask_burst)
+    application.bot_data.update(core=core, config=config, buttons=buttons, limiter=limiter)
     _add_handlers(application)
     return application
 
@@ -221,6 +311,13 @@ def run_polling(config: Config) -> int:
     core = open_core(config, "run")
     if core is None:
         return 1
+    if core.shared is not None:  # REDIS_URL: several `digibot run` replicas, one polling at a time
+        from .polling import run_with_lease
+
+        try:
+            return run_with_lease(config, core, build_application(config, core, polling=False))
+        finally:
+            core.close()
     application = build_application(config, core)
     try:
         # PTB retries getUpdates on network errors and stops cleanly on SIGINT, SIGTERM and SIGABRT.

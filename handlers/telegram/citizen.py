@@ -58,8 +58,8 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, te
     """Ask the core (the current KB, with this chat's context), log it, and send the reply."""
     chat = update.effective_chat
     await common.show_action(context, chat.id)
-    answer = await common.core(context).ask(text, common.session_for(context, chat.id), channel=chat.type,
-                                            user=update.effective_user.id if update.effective_user else None)
+    answer = await common.core(context).converse(text, common.session_key(chat.id), channel=chat.type,
+                                                 user=update.effective_user.id if update.effective_user else None)
     body = render.answer_html(answer)
     if read_partly(text):
         body += f"\n\n<i>（訊息很長，我只讀了前 {MAX_QUESTION_CHARS:,} 個字。）</i>"
@@ -81,7 +81,7 @@ async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def suggestion_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Answer the question behind a suggestion or "did you mean" button."""
     query = update.callback_query
-    payload = common.buttons(context).get(query.data.split(":", 1)[1])
+    payload = await common.buttons(context).fetch(query.data.split(":", 1)[1])
     question_text = payload["q"] if payload else _label_of(query.message, query.data)
     if not question_text:
         await common.acknowledge(update, "這個按鈕已失效，請直接輸入問題。")
@@ -106,7 +106,7 @@ def _label_of(message: Message | None, data: str) -> str:
 async def source_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show the report sentence(s) an answer quotes."""
     query = update.callback_query
-    payload = common.buttons(context).get(query.data.split(":", 1)[1])
+    payload = await common.buttons(context).fetch(query.data.split(":", 1)[1])
     if payload is None:
         await common.acknowledge(update, "這個按鈕已過期，請重新提問一次。")
         return

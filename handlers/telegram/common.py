@@ -47,7 +47,7 @@ async def take_turn(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     user = update.effective_user
     key = f"user:{user.id}" if user else f"chat:{update.effective_chat.id if update.effective_chat else 0}"
     told: set[str] = context.bot_data.setdefault("rate_limited", set())
-    wait = limiter(context).acquire(key)
+    wait = await limiter(context).take(key)
     if wait <= 0:
         told.discard(key)
         return True
@@ -69,9 +69,14 @@ async def take_turn(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     return False
 
 
+def session_key(chat_id: int) -> str:
+    """Where a chat's conversation context is kept (bot.core.Core.converse; it expires after 30 minutes)."""
+    return f"telegram:{chat_id}"
+
+
 def session_for(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> Session:
-    """The conversation context of one chat (expires after SESSION_TTL_SECONDS of silence)."""
-    return core(context).session(f"telegram:{chat_id}")
+    """The conversation context of one chat, in this process (without REDIS_URL)."""
+    return core(context).session(session_key(chat_id))
 
 
 def who(context: ContextTypes.DEFAULT_TYPE, update: object) -> str:
@@ -100,6 +105,8 @@ async def send_html(context: ContextTypes.DEFAULT_TYPE, chat_id: int, text: str,
                     markup: InlineKeyboardMarkup | None = None, reply_to: Message | None = None,
                     limit: int = 4096) -> list[Message]:
     """Send HTML, split into as many messages as Telegram needs; buttons go on the last one."""
+    if markup is not None:
+        await buttons(context).flush()  # what the buttons stand for is stored before anyone can press them
     chunks = split_html(text, limit)
     sent: list[Message] = []
     for index, chunk in enumerate(chunks):
@@ -115,6 +122,8 @@ async def send_html(context: ContextTypes.DEFAULT_TYPE, chat_id: int, text: str,
 async def edit_or_send(context: ContextTypes.DEFAULT_TYPE, message: Message | None, chat_id: int, text: str, *,
                        markup: InlineKeyboardMarkup | None = None) -> None:
     """Replace a menu message's text (when it fits), else send the text as new messages."""
+    if markup is not None:
+        await buttons(context).flush()
     if message is not None and len(split_html(text)) == 1:
         try:
             await context.bot.edit_message_text(text, chat_id=chat_id, message_id=message.message_id,

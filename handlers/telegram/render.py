@@ -49,6 +49,13 @@ class ButtonStore:
             self._items.move_to_end(key)
         return payload
 
+    async def fetch(self, key: str) -> Any | None:
+        """`get`, with the interface of bot/shared.SharedButtons (replicas keep payloads in Redis)."""
+        return self.get(key)
+
+    async def flush(self) -> None:
+        """Nothing to write: the payloads are here (SharedButtons writes them to Redis)."""
+
     def __len__(self) -> int:
         return len(self._items)
 

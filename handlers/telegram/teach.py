@@ -122,7 +122,7 @@ async def teach_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     """Act on a group: attach it to an FAQ entry or a section, mark it out of scope, dismiss it, or
     move through the outline to pick a section."""
     query = update.callback_query
-    payload = common.buttons(context).get(query.data.removeprefix(PREFIX))
+    payload = await common.buttons(context).fetch(query.data.removeprefix(PREFIX))
     if not isinstance(payload, dict) or not payload.get("qs"):
         await common.acknowledge(update, STALE)
         return
@@ -196,6 +196,7 @@ async def _show_outline(update: Update, context: ContextTypes.DEFAULT_TYPE, mess
 async def _edit_markup(context, update: Update, message: Message | None, markup: InlineKeyboardMarkup) -> None:
     if message is None:
         return
+    await common.buttons(context).flush()  # a press may reach another replica
     try:
         await context.bot.edit_message_reply_markup(update.effective_chat.id, message.message_id, reply_markup=markup)
     except BadRequest as exc:

@@ -43,9 +43,10 @@ def _not_json(request: web.Request) -> web.Response | None:
                       accept="application/json")
 
 
-def _limited(request: web.Request) -> web.Response | None:
-    """A 429 when this client has used up its questions (feedback counts against the same budget)."""
-    wait = request.app[LIMITER].acquire(client_key(request))
+async def _limited(request: web.Request) -> web.Response | None:
+    """A 429 when this client has used up its questions (feedback counts against the same budget); with
+    REDIS_URL the budget is shared by the replicas."""
+    wait = await request.app[LIMITER].take(client_key(request))
     if wait <= 0:
         return None
     retry = max(1, math.ceil(wait))
@@ -68,7 +69,7 @@ async def _json_object(request: web.Request, limit: int, example: str, note: str
 
 async def ask(request: web.Request) -> web.Response:
     """POST /api/ask: one question in, the Answer JSON out (answered on the core's worker threads)."""
-    refused = _not_json(request) or _limited(request)
+    refused = _not_json(request) or await _limited(request)
     if refused is not None:
         return refused
     data = await _json_object(request, MAX_BODY_BYTES, '{"q": "your question"}',
@@ -91,8 +92,7 @@ async def ask(request: web.Request) -> web.Response:
             return json_error(400, '"session" must be 1–64 characters of letters, digits, "-" or "_" '
                                    "(a UUID works)")
     core = request.app[CORE]
-    answer = await core.ask(question, core.session(session_id and f"web:{session_id}"), channel="web",
-                            user=session_id)
+    answer = await core.converse(question, session_id and f"web:{session_id}", channel="web", user=session_id)
     reply = answer.to_dict()
     if read_partly(question):
         reply["read_chars"] = READ_CHARS  # a longer question is read only this far; the page says so
@@ -102,7 +102,7 @@ async def ask(request: web.Request) -> web.Response:
 async def feedback(request: web.Request) -> web.Response:
     """POST /api/feedback: `{"answer_id": "…", "vote": "up" | "down" | null, "session": "…"}` — 👍, 👎 or no vote
     on an answer this browser session was given (`"source": "none_of_these"` under a did-you-mean)."""
-    refused = _not_json(request) or _limited(request)
+    refused = _not_json(request) or await _limited(request)
     if refused is not None:
         return refused
     data = await _json_object(request, MAX_FEEDBACK_BYTES, '{"answer_id": "…", "vote": "up", "session": "…"}')
@@ -223,14 +223,16 @@ async def stats_query(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """GET /healthz: alive, which KB is serving, for how long, and the Telegram mode."""
-    service = request.app[CORE].service
+    """GET /healthz: alive, which KB is serving (its fingerprint: every replica reports the same one after a
+    /reload), for how long, the Telegram mode and, with replicas, this replica and where state is shared."""
+    core = request.app[CORE]
+    service = core.service
     kb = service.kb  # once: an admin reload may swap it while we read
     telegram = request.app[TELEGRAM]
     body = {
         "status": "ok",
-        "kb": {"source_sha256": kb.meta.get("source_sha256"), "built_at": kb.meta.get("built_at"),
-               "counts": kb.counts, "stale": service.stale_reason is not None},
+        "kb": {"fingerprint": kb.meta.get("fingerprint"), "source_sha256": kb.meta.get("source_sha256"),
+               "built_at": kb.meta.get("built_at"), "counts": kb.counts, "stale": service.stale_reason is not None},
         "kb_loaded_at": _iso(service.loaded_at),
         "uptime_seconds": round(time.monotonic() - request.app[SETTINGS].started, 3),
         "telegram": "webhook" if telegram else "disabled",
@@ -240,6 +242,10 @@ async def healthz(request: web.Request) -> web.Response:
                               "the reason is in the log, and an admin's /reload swaps in the fixed one")
     if telegram:
         body["telegram_ready"] = telegram.ready
+    if core.shared is not None:
+        body["replica"] = core.shared.replica
+    body["shared"] = {"redis": core.shared is not None,
+                      "database": "postgresql" if core.querylog.path is None else "sqlite"}
     return web.json_response(body, dumps=dumps)
 
 

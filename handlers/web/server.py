@@ -34,6 +34,7 @@ from aiohttp import web
 
 from bot.config import Config
 from bot.core import Core, open_core
+from bot.storage import StorageError
 
 from . import api
 from .http import CHARTS, CORE, INFLIGHT, LIMITER, MAX_REQUEST_BYTES, SETTINGS, TELEGRAM, InFlight, RateLimiter, \
@@ -60,7 +61,12 @@ def create_app(config: Config, core: Core | None = None, *, clock: Callable[[], 
     app = web.Application(middlewares=[inflight.middleware, error_middleware], client_max_size=MAX_REQUEST_BYTES)
     app[INFLIGHT] = inflight
     app[CORE] = core
-    app[LIMITER] = RateLimiter(config.ask_rate_per_minute, config.ask_burst, clock=clock)
+    if core.shared is not None:  # REDIS_URL: one budget per client across the replicas
+        from bot.shared import SharedRateLimiter
+
+        app[LIMITER] = SharedRateLimiter(core.shared, config.ask_rate_per_minute, config.ask_burst, name="web")
+    else:
+        app[LIMITER] = RateLimiter(config.ask_rate_per_minute, config.ask_burst, clock=clock)
     app[SETTINGS] = Settings(trust_proxy=config.trust_proxy, started=time.monotonic(),
                              header_timeout=config.http_header_timeout, body_timeout=config.http_body_timeout)
     app[CHARTS] = {}
@@ -79,13 +85,23 @@ def create_app(config: Config, core: Core | None = None, *, clock: Callable[[], 
     app.router.add_get("/healthz", api.healthz)
     app.router.add_static("/static/", api.STATIC_DIR, show_index=False, follow_symlinks=False)
 
+    app.on_startup.append(_start_core)
     telegram = telegram_webhook(config, core, telegram_application)
     app[TELEGRAM] = telegram
     if telegram:
         app.router.add_post(telegram.path, telegram.handle)
         app.on_startup.append(telegram.start)
         app.on_cleanup.append(telegram.stop)
+    app.on_cleanup.append(_stop_core)  # after Telegram's queued updates were handled
     return app
+
+
+async def _start_core(app: web.Application) -> None:
+    await app[CORE].start()  # replicas: listen for reloads published by the others
+
+
+async def _stop_core(app: web.Application) -> None:
+    await app[CORE].stop()
 
 
 def serve(config: Config) -> int:
@@ -96,7 +112,7 @@ def serve(config: Config) -> int:
     app = create_app(config, core)
     try:
         asyncio.run(run(app, "0.0.0.0", config.port))
-    except ListenError as exc:
+    except (ListenError, StorageError) as exc:
         print(f"digibot serve: {exc}", file=sys.stderr)
         return 1
     finally:

@@ -41,9 +41,12 @@ def webhook_path(token: str) -> str:
 class TelegramWebhook:
     """The Telegram `Application` fed by webhook POSTs; started with the server, stopped after it."""
 
-    def __init__(self, config: Config, application, allowed_updates: list[str] | None = None):
+    def __init__(self, config: Config, application, allowed_updates: list[str] | None = None, claims=None):
+        """`claims`: a bot.shared.UpdateClaims (REDIS_URL): each update is then handled before it is
+        acknowledged, once across the replicas."""
         self.config = config
         self.application = application
+        self.claims = claims
         self.allowed_updates = allowed_updates
         self.path = webhook_path(config.token)
         self.url = config.webhook_url.rstrip("/") + self.path
@@ -105,7 +108,10 @@ class TelegramWebhook:
             log.exception("the Telegram application did not shut down cleanly")
 
     async def handle(self, request: web.Request) -> web.Response:
-        """POST /telegram/<path>: check the secret header, queue the update, answer 200 at once."""
+        """POST /telegram/<path>: check the secret header, queue the update, answer 200 at once. With replicas
+        (REDIS_URL) the update is handled first and 200 answered after its reply went out: Telegram delivers
+        again what was not acknowledged (this replica died), and the update's claim makes sure a repeated
+        delivery, to any replica, is acknowledged without a second reply."""
         # The header as the bytes that came (aiohttp decodes them as UTF-8 with surrogateescape), so a header
         # that is not UTF-8 is simply a wrong secret.
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode("utf-8", "surrogateescape")
@@ -129,7 +135,20 @@ class TelegramWebhook:
             update = Update.de_json(data, self.application.bot)
         except Exception as exc:
             return json_error(400, f"not a Telegram update: {exc}")
-        await self.application.update_queue.put(update)
+        if self.claims is None:
+            await self.application.update_queue.put(update)
+            return web.json_response({"ok": True})
+        from handlers.telegram.polling import handle_claimed
+
+        try:
+            handled = await handle_claimed(self.application, self.claims, update)
+        except Exception as exc:
+            log.error("update %d was not handled (%s); Telegram will deliver it again", update.update_id,
+                      error_type(exc))
+            return json_error(500, "the update could not be handled; deliver it again")
+        if not handled:
+            return json_error(503, "another replica is still handling this update; deliver it again later",
+                              headers={"Retry-After": "5"})
         return web.json_response({"ok": True})
 
 
@@ -153,9 +172,14 @@ def telegram_webhook(config: Config, core, application=None) -> TelegramWebhook 
     if not config.webhook_url.startswith("https://"):
         log.warning("WEBHOOK_URL %s is not https://; Telegram only delivers webhooks to HTTPS URLs",
                     config.webhook_url)
+    claims = None
+    if core.shared is not None:
+        from bot.shared import UpdateClaims
+
+        claims = UpdateClaims(core.shared, config.token.split(":", 1)[0])
     if application is not None:
-        return TelegramWebhook(config, application)
+        return TelegramWebhook(config, application, claims=claims)
     from handlers.telegram.app import ALLOWED_UPDATES, build_application  # python-telegram-bot only when used
 
-    return TelegramWebhook(config, build_application(config, core, polling=False), ALLOWED_UPDATES)
+    return TelegramWebhook(config, build_application(config, core, polling=False), ALLOWED_UPDATES, claims)
 

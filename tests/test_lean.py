@@ -1,0 +1,58 @@
+"""A leaner process (issue #12): what answering loads, and that leaving pypinyin's phrases out changed no reading.
+
+Speed and memory are measured by benchmarks/replicas.py, never asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from .conftest import REPO
+
+READINGS = """
+import hashlib, json
+import bot  # leaves pypinyin's phrase dictionary out, as every digibot process does
+from intents.typos import char_keys, _syllable
+chars = [chr(c) for r in ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00)) for c in range(*r)]
+print(hashlib.sha256(json.dumps([(c, char_keys(c), _syllable(c)) for c in chars]).encode()).hexdigest())
+"""
+
+SERVING = """
+import json, sys
+from pathlib import Path
+from bot.core import Core
+from handlers.web.server import create_app
+from bot.config import Config
+core = Core.open(Path(sys.argv[1]))
+create_app(Config(data_dir=Path(sys.argv[1])), core)
+answers = [core.answer(q, None, channel="web", user=None).answered
+           for q in ["iTaiwan 熱點有幾個?", "數位經濟規模多大", "2019年的預算", "明天會下雨嗎", "DIGI+ 總預算多少"]]
+print(json.dumps({"answered": answers, "modules": sorted(sys.modules)}))
+"""
+
+
+def _run(code: str, *args: str, env: dict | None = None) -> str:
+    result = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True,
+                            env={**os.environ, **(env or {})}, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_every_character_reads_the_same_without_pypinyins_phrase_dictionary():
+    without = _run(READINGS)
+    with_phrases = _run(READINGS.replace("import hashlib", "import os; os.environ['PYPINYIN_NO_PHRASES'] = ''; "
+                                                          "os.environ['PYPINYIN_NO_DICT_COPY'] = ''; import hashlib"))
+    assert without == with_phrases
+
+
+def test_a_process_serving_a_built_kb_answers_without_loading_training_charts_or_the_builder(data_dir):
+    report = json.loads(_run(SERVING, str(data_dir)))
+    assert any(report["answered"])
+    loaded = {name.split(".")[0] for name in report["modules"]} | set(report["modules"])
+    for heavy in ("sklearn", "scipy", "matplotlib", "PIL", "pypinyin.phrases_dict", "telegram",
+                  "redis", "psycopg"):
+        assert heavy not in loaded, f"{heavy} was imported to answer"
+

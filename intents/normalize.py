@@ -1,7 +1,7 @@
 """Stage 1 — normalisation: one canonical spelling for whatever the user typed.
 
-NFKC (full/half width), lower case, Simplified → Traditional with Taiwan phrasing (OpenCC
-``s2twp``), 台 → 臺 as the report writes it, and the PDF-style spacing removed. Display text
+NFKC (full/half width), lower case, Simplified → Traditional (OpenCC ``s2tw``), 台 → 臺 as the
+report writes it, and the PDF-style spacing removed. Display text
 stays as the user wrote it; only matching uses the normalised form.
 """
 
@@ -11,6 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import opencc
 
@@ -23,9 +24,16 @@ ANALYSED_CHARS = 200
 
 # Character conversion only (s2tw): OpenCC's phrase tables (s2twp) also rewrite Traditional
 # input (設備→裝置), which moves it away from the report's own words. Mainland vocabulary
-# (软件, 宽带, 数字经济) is mapped by the curated synonyms instead.
-_s2t = opencc.OpenCC("s2tw")
+# (软件, 宽带, 数字经济) is mapped by the curated synonyms instead. The s2tw dictionaries take ~43 MB
+# in a process, so they are loaded for the first message that needs them: one holding a character
+# s2tw changes (data/s2tw_changes.txt, written from OpenCC by scripts/make_s2tw_changes.py).
+S2TW_CHANGES = frozenset((Path(__file__).parent / "data" / "s2tw_changes.txt").read_text(encoding="utf-8").strip())
 _t2s = opencc.OpenCC("t2s")
+
+
+@lru_cache(maxsize=1)
+def _s2t() -> opencc.OpenCC:
+    return opencc.OpenCC("s2tw")
 
 # Control and formatting characters, and lone surrogates (valid in JSON "\ud800", not in UTF-8).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ud800-\udfff]")
@@ -65,7 +73,7 @@ def analysed(text: str) -> tuple[str, bool]:
 
 @lru_cache(maxsize=4096)
 def to_traditional(text: str) -> str:
-    return _s2t.convert(text)
+    return _s2t().convert(text) if any(c in S2TW_CHANGES for c in text) else text
 
 
 @lru_cache(maxsize=65536)  # called for every word looked up in jieba's dictionary

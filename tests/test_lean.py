@@ -56,3 +56,35 @@ def test_a_process_serving_a_built_kb_answers_without_loading_training_charts_or
                   "redis", "psycopg"):
         assert heavy not in loaded, f"{heavy} was imported to answer"
 
+
+
+def test_the_list_of_characters_s2tw_changes_is_what_opencc_says():
+    """intents/data/s2tw_changes.txt decides when OpenCC's s2tw dictionaries are loaded: it must list
+    exactly the characters s2tw changes (scripts/make_s2tw_changes.py writes it)."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        from make_s2tw_changes import changed_characters
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
+    from intents.normalize import S2TW_CHANGES
+
+    assert S2TW_CHANGES == frozenset(changed_characters())
+
+
+CONVERTING = """
+import json
+import intents.normalize as n
+from intents.normalize import normalize, to_traditional
+before = n._s2t.cache_info().currsize
+traditional = normalize("iTaiwan熱點有幾個？公布了嗎").text
+after_traditional = n._s2t.cache_info().currsize
+simplified = normalize("宽带覆盖率多少").text
+print(json.dumps([before, traditional, after_traditional, simplified, n._s2t.cache_info().currsize]))
+"""
+
+
+def test_s2tw_is_loaded_only_for_a_message_it_would_change():
+    before, traditional, after_traditional, simplified, after = json.loads(_run(CONVERTING))
+    assert (before, after_traditional, after) == (0, 0, 1)
+    assert "公布" in traditional and "itaiwan" in traditional  # as typed (s2tw's phrases would make it 公佈)
+    assert "寬帶覆蓋率" in simplified

@@ -50,12 +50,18 @@ class Database:
         """Run one statement on the writer connection (autocommit); its rows (for `returning`) and row count."""
         raise NotImplementedError
 
-    def query(self, sql: str, params: tuple | list = (), *, reader: bool = False) -> list[tuple]:
-        """The rows of a query, on the reader connection when `reader` (reports), else the writer's."""
+    def _read(self, sql: str, params, reader: bool) -> tuple[Any, list]:
+        """A query's column description and rows, on the reader connection when `reader`."""
         raise NotImplementedError
 
+    def query(self, sql: str, params: tuple | list = (), *, reader: bool = False) -> list[tuple]:
+        """The rows of a query, on the reader connection when `reader` (reports), else the writer's."""
+        return [tuple(r) for r in self._read(sql, params, reader)[1]]
+
     def query_dicts(self, sql: str, params: tuple | list = (), *, reader: bool = False) -> list[dict]:
-        raise NotImplementedError
+        description, rows = self._read(sql, params, reader)
+        names = [d[0] for d in description or ()]  # a DB-API description: the column's name first
+        return [dict(zip(names, row)) for row in rows]
 
     def script(self, ddl: str) -> None:
         """Run several `;`-separated statements (table definitions)."""
@@ -70,7 +76,11 @@ class Database:
     _types: dict[str, str] = {}
 
     def close(self) -> None:
-        raise NotImplementedError
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+        with self._lock:
+            self._con.close()
 
 
 class SQLiteDatabase(Database):
@@ -103,7 +113,7 @@ class SQLiteDatabase(Database):
             rows = cursor.fetchall() if cursor.description else []
             return Result(rows, cursor.rowcount)
 
-    def _cursor(self, sql: str, params, reader: bool):
+    def _read(self, sql: str, params, reader: bool):
         if reader and self._wants_reader:
             with self._read_lock:
                 cursor = self._reader_connection().execute(sql, params)
@@ -112,24 +122,9 @@ class SQLiteDatabase(Database):
             cursor = self._con.execute(sql, params)
             return cursor.description, cursor.fetchall()
 
-    def query(self, sql: str, params: tuple | list = (), *, reader: bool = False) -> list[tuple]:
-        return self._cursor(sql, params, reader)[1]
-
-    def query_dicts(self, sql: str, params: tuple | list = (), *, reader: bool = False) -> list[dict]:
-        description, rows = self._cursor(sql, params, reader)
-        names = [d[0] for d in description or ()]
-        return [dict(zip(names, row)) for row in rows]
-
     def script(self, ddl: str) -> None:
         with self._lock:
             self._con.executescript(ddl)
-
-    def close(self) -> None:
-        with self._read_lock:
-            if self._reader is not None:
-                self._reader.close()
-        with self._lock:
-            self._con.close()
 
 
 class PostgresDatabase(Database):
@@ -192,14 +187,6 @@ class PostgresDatabase(Database):
                 description, rows, _ = self._run("_con", sql, params)
         return description, rows
 
-    def query(self, sql: str, params: tuple | list = (), *, reader: bool = False) -> list[tuple]:
-        return [tuple(r) for r in self._read(sql, params, reader)[1]]
-
-    def query_dicts(self, sql: str, params: tuple | list = (), *, reader: bool = False) -> list[dict]:
-        description, rows = self._read(sql, params, reader)
-        names = [d.name for d in description or ()]
-        return [dict(zip(names, row)) for row in rows]
-
     def script(self, ddl: str) -> None:
         # One advisory lock around the table definitions: replicas starting together do not race on them.
         with self._lock:
@@ -207,13 +194,6 @@ class PostgresDatabase(Database):
                 self._con.execute("select pg_advisory_xact_lock(1247861)")
                 for statement in filter(str.strip, re.sub(r"--[^\n]*", "", ddl).split(";")):
                     self._con.execute(statement)
-
-    def close(self) -> None:
-        with self._read_lock:
-            if self._reader is not None:
-                self._reader.close()
-        with self._lock:
-            self._con.close()
 
 
 # ------------------------------------------------------------------------------------------ the salt

@@ -63,6 +63,18 @@ class Thought:
     decision: Decision | None
 
 
+@dataclass
+class Route:
+    """How one message is answered: by a policy rule (`rule`), part by part (`parts`), or by the ranker
+    (`thought`, with `u` the reading it decided on)."""
+
+    query: str  # the message as typed (cleaned)
+    u: Understanding
+    rule: str | None = None
+    parts: list[str] | None = None
+    thought: Thought | None = None
+
+
 class Assistant:
     def __init__(self, kb: KnowledgeBase, ranker: Ranker | None = None):
         started = time.perf_counter()
@@ -113,22 +125,32 @@ class Assistant:
 
     # ------------------------------------------------------------------ the stages
     def _ask(self, text: str, session: Session) -> Answer:
+        route = self.route(text, session)
+        if route.rule is not None:
+            return self._by_rule(route.rule, route.query, route.u)
+        if route.parts:
+            return self._several(route.query, route.u, route.parts, session)
+        answer = self.reply(route.query, route.u, route.thought.decision)
+        self._remember(session, route.u, route.thought.decision, answer)
+        return answer
+
+    def route(self, text: str, session: Session) -> Route:
+        """How a message is answered (training reads messages with this too, so it cannot drift from answering):
+        by a policy rule, part by part, or — read in its conversation — by the ranker's decision."""
         u = self.understand(text)
         query = u.normalized.original
         for _, applies, reply in POLICY:
             if applies(u):
-                return self._by_rule(reply, query, u)
+                return Route(query, u, rule=reply)
         parts = question_parts(u.text)  # the message's own questions (not the words a follow-up carries)
         if len(parts) > 1:
-            return self._several(query, u, parts, session)
+            return Route(query, u, parts=parts)
         if parts[0] != u.text:  # the same question pasted again and again
             u = self.understand(parts[0])
         own = u
         u = followup.resolve(u, session, self.understander, self.names_enough)
         u, thought = self.read(u, session, own)
-        answer = self.reply(query, u, thought.decision)
-        self._remember(session, u, thought.decision, answer)
-        return answer
+        return Route(query, u, thought=thought)
 
     def read(self, u: Understanding, session: Session, own: Understanding | None = None) -> tuple[Understanding, Thought]:
         """Decide on a (resolved) question. A message that does not read as a follow-up but comes in a live

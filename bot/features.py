@@ -10,7 +10,6 @@ is refused when it no longer matches.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -292,7 +291,18 @@ def _table_text(c: Candidate) -> str:
     """What a table reply is about: its title, section and printed rows (or the arithmetic's labels)."""
     if c.stat is not None:
         return " ".join([c.stat.title, c.stat.path, *c.stat.quotes])
-    return json.dumps(c.view, ensure_ascii=False) if c.view else ""
+    return " ".join(_words_of(c.view)) if c.view else ""
+
+
+def _words_of(value) -> list[str]:
+    """The text and numbers of a table arithmetic (its labels, section, years and figures), without its keys."""
+    if isinstance(value, dict):
+        return [w for v in value.values() for w in _words_of(v)]
+    if isinstance(value, (list, tuple)):
+        return [w for v in value for w in _words_of(v)]
+    if isinstance(value, bool) or value is None:
+        return []
+    return [str(value)]
 
 
 def _ask_mismatch(c: Candidate, u: Understanding) -> bool:

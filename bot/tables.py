@@ -163,10 +163,15 @@ def budget_change(kb: KnowledgeBase, axis: int | None, years: list[int]) -> dict
     out = {"kind": "change", **_label(kb, axis), "unit": "億元", "parts": cells,
            "source": _source(kb, kb.layout.budget_table)}
     if len(cells) == 2:
-        change = round_half_up(cells[1]["value"] - cells[0]["value"])
-        out["computed"] = {"value": change, "text": ("+" if change > 0 else "") + number_text(change),
-                           "parts": [c["text"] for c in cells], "op": "difference"}
+        out["computed"] = _difference(cells)
     return out
+
+
+def _difference(cells: list[dict]) -> dict:
+    """The last of two printed cells minus the first: a computed figure with its parts, signed."""
+    change = round_half_up(cells[1]["value"] - cells[0]["value"])
+    return {"value": change, "text": ("+" if change > 0 else "") + number_text(change),
+            "parts": [c["text"] for c in cells], "op": "difference"}
 
 
 def budget_average(kb: KnowledgeBase, axis: int | None, years: list[int]) -> dict:
@@ -207,9 +212,7 @@ def indicator_change(kb: KnowledgeBase, key: str, years: list[int]) -> dict:
            "parts": cells, "estimates": [c["year"] for c in cells if indicator.cells[c["year"]].estimate],
            "source": _source(kb, kb.layout.indicator_table)}
     if len(cells) == 2:
-        change = round_half_up(cells[1]["value"] - cells[0]["value"])
-        out["computed"] = {"value": change, "text": ("+" if change > 0 else "") + number_text(change),
-                           "parts": [c["text"] for c in cells], "op": "difference"}
+        out["computed"] = _difference(cells)
     return out
 
 

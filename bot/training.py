@@ -91,10 +91,6 @@ def fingerprint(rows: list[dict], kb_fingerprint: str) -> str:
 def collect(assistant, rows: list[dict], context_ranker: Ranker) -> Collected:
     """Candidates, features and labels of each labelled question. Conversations' earlier turns are
     answered with `context_ranker` (they decide what the last turn follows up)."""
-    from intents.shape import question_parts
-
-    from . import followup
-    from .assistant import POLICY
     from .decide import VETOES
 
     veto_cols = [INDEX[v] for v in VETOES]
@@ -110,17 +106,10 @@ def collect(assistant, rows: list[dict], context_ranker: Ranker) -> Collected:
             turns = row["turns"] if "turns" in row else [row["q"]]
             for turn in turns[:-1]:
                 assistant.ask(turn, session)
-            u = assistant.understand(turns[-1])  # as Assistant._ask reads a message:
-            if any(applies(u) for _, applies, _ in POLICY):
-                continue  # answered by rule, not by ranking
-            parts = question_parts(u.text)
-            if len(parts) > 1:
-                continue  # answered part by part
-            if parts[0] != u.text:
-                u = assistant.understand(parts[0])
-            own = u
-            u = followup.resolve(u, session, assistant.understander, assistant.names_enough)
-            u, thought = assistant.read(u, session, own)
+            route = assistant.route(turns[-1], session)
+            if route.thought is None:
+                continue  # answered by a rule or part by part, not by ranking
+            u, thought = route.u, route.thought
             q = len(out["sets"])
             out["sets"].append(row.get("set", ""))
             out["answerable"].append(kind != "out_of_scope")

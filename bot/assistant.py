@@ -26,12 +26,11 @@ from intents.normalize import match_form
 from intents.pipeline import Understander, Understanding, Vocabulary
 from intents.shape import question_parts
 from intents.stats_request import StatsRequest, parse_command
-from intents.tokenize import bigrams
 from knowledge.build import KB_FILENAME
 from knowledge.search import FaqIndex, Query, QueryConcept, SentenceIndex
 from knowledge.store import KnowledgeBase, load_kb
 
-from . import compose, features, followup
+from . import compose, features, followup, prepared
 from .answer import Answer
 from .candidates import Candidate, Gathered, Sources
 from .decide import Decision, decide
@@ -79,20 +78,22 @@ class Assistant:
     def __init__(self, kb: KnowledgeBase, ranker: Ranker | None = None):
         started = time.perf_counter()
         self.kb = kb
-        self.understander = Understander(_vocabulary(kb))
-        tokenizer = self.understander.tokenizer
-
-        @functools.lru_cache(maxsize=20_000)  # report terms and translations recur across questions
-        def analyze(text: str) -> tuple[str, ...]:
-            return tuple(_index_terms(tokenizer.tokens(text).words, text))
-
-        self._analyze = analyze
-        self.index = SentenceIndex(kb, self._analyze, match_form)
+        vocabulary = _vocabulary(kb)
+        # The understanding pipeline's state, stored in the KB file by an earlier start (bot/prepared.py).
+        prepared_as = prepared.fingerprint(vocabulary, SentenceIndex.source_digest(kb))
+        state = prepared.read(kb.path, prepared_as) if kb.path else None
+        self.prepared = state is not None  # read from the KB file, not worked out
+        self.understander = Understander(vocabulary, state and state["understander"])
+        self._analyze = self.understander.tokenizer.index_terms
+        self.index = SentenceIndex(kb, self._analyze, match_form, state and state["index"])
         self.faq = FaqIndex(kb.faq, match_form)
         self.sources = Sources(kb, self.index, self.faq, self.concept_weight, self.understander.entities.indicator)
         self.describer = features.Describer(kb, self.sources.faq_indicator)
         self.replies = Replies(kb)
         self.ranker = ranker or _stored_ranker(kb) or load_committed()
+        if state is None and kb.path and Path(kb.path).is_file():
+            # After the index: the report's sentences it segmented are part of the state.
+            prepared.write(kb.path, prepared_as, {"understander": self.understander.state(), "index": self.index.state()})
         self.startup_seconds = time.perf_counter() - started
 
     @classmethod
@@ -324,7 +325,7 @@ def _vocabulary(kb: KnowledgeBase) -> Vocabulary:
     for node in kb.nodes.values():
         for agency in node.agencies:
             agencies.setdefault(agency, agency)
-    for canonical in set(agencies.values()):
+    for canonical in sorted(set(agencies.values())):
         agencies.setdefault(canonical, canonical)
     axis_aliases = {a.axis: [a.name, a.name_en, *a.aliases] for a in kb.axes.values()}
     indicator_aliases = {i.key: [i.name, i.name_en, *i.aliases] for i in kb.indicators}
@@ -344,11 +345,6 @@ def _vocabulary(kb: KnowledgeBase) -> Vocabulary:
                       synonyms=synonyms, english=kb.english, axis_aliases=axis_aliases,
                       indicator_aliases=indicator_aliases, agency_names=agencies, stopwords=kb.stopwords,
                       places=places, report_years=(layout.first_year, layout.last_year))
-
-
-def _index_terms(words: tuple[str, ...], text: str) -> list[str]:
-    """Index terms: content words, and CJK bigrams in their own namespace (prefixed "~")."""
-    return list(words) + ["~" + b for b in bigrams(text)]
 
 
 def _display(text) -> str:

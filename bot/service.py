@@ -29,7 +29,7 @@ from pathlib import Path
 
 from knowledge.build import KB_FILENAME, KNOWLEDGE_DIR, BuildError, build_kb, inputs_fingerprint, read_source, source_path
 from knowledge.outline import Outline, parse_outline
-from knowledge.store import KBError, load_kb
+from knowledge.store import KBError, KnowledgeBase, load_kb
 
 from . import training
 from .assistant import Assistant
@@ -83,15 +83,17 @@ def taught_dir(data_dir: Path) -> Path:
     return data_dir / TAUGHT_DIRNAME
 
 
-def kb_is_stale(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR) -> bool:
+def _current_kb(data_dir: Path, knowledge_dir: Path) -> KnowledgeBase | None:
+    """The data directory's KB when it is built from the current knowledge/ (and teachings); None when it is
+    missing, unreadable or stale."""
     path = data_dir / KB_FILENAME
     if not path.exists():
-        return True
+        return None
     try:
         kb = load_kb(path)
     except KBError:
-        return True
-    return kb.meta.get("fingerprint") != inputs_fingerprint(knowledge_dir, taught_dir(data_dir))
+        return None
+    return kb if kb.meta.get("fingerprint") == inputs_fingerprint(knowledge_dir, taught_dir(data_dir)) else None
 
 
 STAGING_PREFIX = ".staging-"
@@ -142,8 +144,8 @@ def load_serving_kb(data_dir: Path, knowledge_dir: Path) -> tuple[Assistant, str
     build but an earlier KB is on disk, that last good KB with the reason it is stale. BuildError when there
     is no KB to fall back on."""
     try:
-        ensure_kb(data_dir, knowledge_dir)
-        return Assistant.load(data_dir), None
+        _, kb, model = _ensure(data_dir, knowledge_dir)
+        return Assistant(kb, ranker=model), None
     except BuildError as exc:
         if not (data_dir / KB_FILENAME).exists():
             raise
@@ -159,7 +161,13 @@ def load_serving_kb(data_dir: Path, knowledge_dir: Path) -> tuple[Assistant, str
 def ensure_kb(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR) -> bool:
     """Build the KB when it is missing or older than knowledge/ (or what admins taught), and give it a
     ranker trained on the current labelled questions; True when it built."""
-    built = kb_is_stale(data_dir, knowledge_dir)
+    return _ensure(data_dir, knowledge_dir)[0]
+
+
+def _ensure(data_dir: Path, knowledge_dir: Path) -> tuple[bool, KnowledgeBase, Ranker]:
+    """`ensure_kb`, and the KB it ensured with its ranker (the file is read once)."""
+    kb = _current_kb(data_dir, knowledge_dir)
+    built = kb is None
     if built:
         log.info("building the knowledge base in %s from the report and knowledge/curated/ (first start, or they "
                  "changed; a few seconds)…", data_dir)
@@ -167,8 +175,14 @@ def ensure_kb(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR) -> bool:
         log.info("built knowledge base %s in %.2fs: %s", result.path, result.seconds, result.counts)
         for problem in result.taught_skipped:
             log.warning("a teaching was left out of the build: %s", problem)
-    ensure_ranker(data_dir, knowledge_dir, fresh=False)
-    return built
+        kb = load_kb(result.path)
+    return built, kb, ensure_ranker(data_dir, knowledge_dir, fresh=False, kb=kb)
+
+
+def prepare_kb(data_dir: Path) -> float:
+    """Store the answering core's start-up state in the data directory's KB file (bot/prepared.py), so every
+    process starting on it reads that instead of working it out; the seconds it took."""
+    return Assistant.load(data_dir).startup_seconds
 
 
 def labelled_rows(knowledge_dir: Path = KNOWLEDGE_DIR, taught: Path | None = None) -> list[dict]:
@@ -182,14 +196,14 @@ def labelled_rows(knowledge_dir: Path = KNOWLEDGE_DIR, taught: Path | None = Non
 
 
 def ensure_ranker(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR, *, rows: list[dict] | None = None,
-                  fresh: bool = True) -> Ranker:
+                  fresh: bool = True, kb: KnowledgeBase | None = None) -> Ranker:
     """The KB's ranker, trained again when the labelled sets, the KB's inputs or the feature code changed
     (the committed knowledge/learned/ranker.json is reused when it was trained on exactly these).
     `fresh=False` (a process starting): a ranker that fits the code's features is used even when it was
     trained on other labelled questions — starting takes seconds, not a training; `digibot train` and a
-    `/reload` bring it up to date."""
+    `/reload` bring it up to date. `kb`: the data directory's KB, read already."""
     path = data_dir / KB_FILENAME
-    kb = load_kb(path)
+    kb = kb if kb is not None else load_kb(path)
     rows = labelled_rows(knowledge_dir, taught_dir(data_dir)) if rows is None else rows
     wanted = training.fingerprint(rows, kb.meta.get("fingerprint", ""))
     stored = _ranker_of(kb.meta.get("ranker", ""))

@@ -97,7 +97,7 @@ def _assistant(config: Config):
 
 
 def cmd_build_kb(args, config: Config) -> int:
-    from bot.service import KNOWLEDGE_DIR, BuildError, build_kb, taught_dir
+    from bot.service import KNOWLEDGE_DIR, BuildError, build_kb, prepare_kb, taught_dir
 
     try:
         result = build_kb(config.data_dir, args.knowledge_dir or KNOWLEDGE_DIR, taught_dir(config.data_dir))
@@ -106,6 +106,7 @@ def cmd_build_kb(args, config: Config) -> int:
         return 1
     c = result.counts
     print(f"knowledge base written to {result.path} in {result.seconds:.2f}s")
+    print(f"  start-up state   worked out and stored in {prepare_kb(config.data_dir):.2f}s (read by every start)")
     print(f"  axes             {c['axes']}")
     print(f"  outline nodes    {c['nodes']}")
     print(f"  sentences        {c['sentences']}")

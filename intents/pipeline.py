@@ -6,6 +6,7 @@ order and returns one plain value object, `Understanding`, for the answering cor
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -84,39 +85,52 @@ class Understanding:
 
 
 class Understander:
-    def __init__(self, vocabulary: Vocabulary):
+    """`state`: what `state()` of an Understander with the same vocabulary and code returned — the tokenizer's
+    dictionary and the typo corrector's readings, which take ~1 s to work out and ~0.1 s to read."""
+
+    def __init__(self, vocabulary: Vocabulary, state: dict | None = None):
         self.vocabulary = vocabulary
         self.report_chars = frozenset(ch for sentence in vocabulary.corpus for ch in sentence)
         self.stopwords = vocabulary.stopwords
         self._not_names = _NOT_NAMES | vocabulary.stopwords
         self.tokenizer = Tokenizer(vocabulary.domain_terms + [c for _, c in vocabulary.synonyms],
-                                   vocabulary.recurring_terms, vocabulary.stopwords)
+                                   vocabulary.recurring_terms, vocabulary.stopwords,
+                                   state=state["tokenizer"] if state else None)
         # The typo vocabulary: the report's words, and pairs of adjacent words up to four
         # characters (jieba cuts 涵蓋率 as 涵蓋/率, but people type it as one word).
-        report_words: set[str] = set()
-        for sentence in vocabulary.corpus:
-            words = self.tokenizer.cut(match_form(sentence))
-            report_words.update(words)
-            report_words.update(a + b for a, b in zip(words, words[1:]) if len(a + b) <= 4)
+        typo_terms: list[str] = []
+        if state is None:
+            report_words: set[str] = set()
+            for sentence in vocabulary.corpus:
+                words = self.tokenizer.cut(match_form(sentence))
+                report_words.update(words)
+                report_words.update(a + b for a, b in zip(words, words[1:]) if len(a + b) <= 4)
+            typo_terms = [match_form(t) for t in vocabulary.domain_terms] + sorted(report_words)
         self.typos = TypoCorrector(
-            [match_form(t) for t in vocabulary.domain_terms] + sorted(report_words),
+            typo_terms,
             is_known_word=lambda w: self.tokenizer.word_frequency(w) > 50,
             skip=lambda gram: gram in self.stopwords or bool(_QUESTION_CHARS.search(gram)),
+            state=state["typos"] if state else None,
         )
+        form = functools.lru_cache(maxsize=None)(match_form)  # glossary and alias terms recur many times
         self._synonyms: dict[str, set[str]] = {}
         for variant, canonical in vocabulary.synonyms:
-            key = match_form(variant)
-            if key and key != match_form(canonical):
-                self._synonyms.setdefault(key, set()).add(match_form(canonical))
+            key = form(variant)
+            if key and key != form(canonical):
+                self._synonyms.setdefault(key, set()).add(form(canonical))
         self._variants = TermMatcher(self._synonyms)
         self.short_report_words = {w.lower() for s in vocabulary.corpus for w in re.findall(r"\b[A-Za-z0-9]{2}\b", s)}
-        self._english = {match_form(k): [match_form(t) for t in v] for k, v in vocabulary.english.items()}
+        self._english = {form(k): [form(t) for t in v] for k, v in vocabulary.english.items()}
         self.entities = EntityExtractor(
-            {a: [match_form(x) for x in v] for a, v in vocabulary.axis_aliases.items()},
-            {k: [match_form(x) for x in v] for k, v in vocabulary.indicator_aliases.items()},
-            {match_form(k): v for k, v in vocabulary.agency_names.items()},
+            {a: [form(x) for x in v] for a, v in vocabulary.axis_aliases.items()},
+            {k: [form(x) for x in v] for k, v in vocabulary.indicator_aliases.items()},
+            {form(k): v for k, v in vocabulary.agency_names.items()},
             vocabulary.places, vocabulary.report_years,
         )
+
+    def state(self) -> dict:
+        """What a later start with the same vocabulary and code reads instead of working it out (plain values)."""
+        return {"tokenizer": self.tokenizer.state(), "typos": self.typos.state()}
 
     def understand(self, text: str) -> Understanding:
         norm = normalize(text, self.report_chars)

@@ -9,12 +9,14 @@ Retrieval measures; it does not decide. The answering core's learned ranker weig
 from __future__ import annotations
 
 import functools
+import hashlib
 import heapq
 import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rapidfuzz import fuzz, process
 
@@ -106,6 +108,9 @@ class FaqHit:
     matched: str  # the phrasing that matched
 
 
+_NO_POSTINGS = ((), ())
+
+
 class SentenceIndex:
     """BM25 over sentences; each document also carries its outline context at lower weight."""
 
@@ -114,10 +119,22 @@ class SentenceIndex:
     CONTEXT_WEIGHT = 0.35
     TITLE_WEIGHT = 0.6  # the node's own title ("線上服務") says what its sentences are about
 
-    def __init__(self, kb: KnowledgeBase, analyze: Callable[[str], list[str]], normalize: Callable[[str], str]):
+    # What `state()` holds: everything the index works out from the KB (plain values, for marshal).
+    STATE = ("text", "context", "title", "node_text", "clauses", "units", "postings", "avg_len",
+             "_by_char", "_by_char_all", "max_idf")
+
+    def __init__(self, kb: KnowledgeBase, analyze: Callable[[str], list[str]], normalize: Callable[[str], str],
+                 state: dict | None = None):
+        """`state`: what `state()` of an index over the same KB (`source_digest`) with the same `analyze` and
+        `normalize` returned; it is taken as it is (~0.2 s of work at every start otherwise)."""
         self.kb = kb
         self.normalize = normalize
         self.sentences = [s for s in kb.sentences if kb.nodes[s.node_id].kind not in ("table",)]
+        self._df_cache: dict[str, int] = {}
+        if state is not None:
+            for name in self.STATE:
+                setattr(self, name, state[name])
+            return
         self.text: list[str] = []  # normalised sentence
         self.context: list[str] = []  # normalised ancestors' titles, agencies and the previous sentence
         self.title: list[str] = []  # normalised title of the sentence's own node (and the sentence it continues)
@@ -125,8 +142,9 @@ class SentenceIndex:
         # Per sentence: its clauses, normalised, with the kinds and units of the figures in each.
         self.clauses: list[list[tuple[str, set[str], set[str]]]] = []
         self.units: list[set[str]] = []  # the units of the sentence's figures
-        self.postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        self.postings: dict = defaultdict(list)  # term → its (sentence, term weight) pairs, then see below
         lengths = []
+        normalize = functools.lru_cache(maxsize=None)(normalize)  # titles and nodes' texts recur sentence after sentence
         for i, s in enumerate(self.sentences):
             node = kb.nodes[s.node_id]
             chain = self._ancestors(node.id)
@@ -165,15 +183,16 @@ class SentenceIndex:
         # A posting's BM25 contribution (idf × term-frequency factor) does not depend on the
         # question: compute it once.
         n = len(self.sentences)
-        self.idf = {t: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in self.postings.items()}
+        idfs = {t: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in self.postings.items()}
+        # Kept as (sentences, contributions): two tuples per term take half the memory of a tuple per posting.
         for term, postings in self.postings.items():
-            idf = self.idf[term]
-            self.postings[term] = [
-                (doc, idf * tf * (self.K1 + 1) / (tf + self.K1 * (1 - self.B + self.B * lengths[doc] / self.avg_len)))
-                for doc, tf in postings]
+            idf = idfs[term]
+            self.postings[term] = (tuple(doc for doc, _ in postings), tuple(
+                idf * tf * (self.K1 + 1) / (tf + self.K1 * (1 - self.B + self.B * lengths[doc] / self.avg_len))
+                for doc, tf in postings))
         # Which sentences hold each character, to count a word's sentences without scanning all.
-        self._by_char: dict[str, set[int]] = defaultdict(set)
-        self._by_char_all: dict[str, set[int]] = defaultdict(set)  # also the node's other sentences
+        self._by_char: dict = defaultdict(set)
+        self._by_char_all: dict = defaultdict(set)  # also the node's other sentences
         for i, (a, b, c, d) in enumerate(zip(self.text, self.context, self.title, self.node_text)):
             for ch in set(a) | set(b) | set(c):
                 self._by_char[ch].add(i)
@@ -182,7 +201,23 @@ class SentenceIndex:
         for ch, docs in self._by_char.items():
             self._by_char_all[ch] |= docs
         self.max_idf = math.log(1 + (n - 0.5) / 1.5)
-        self._df_cache: dict[str, int] = {}
+        # Sorted tuples: a fifth of the memory of sets, and set.intersection takes them as they are.
+        self.postings = dict(self.postings)
+        self._by_char = {ch: tuple(sorted(docs)) for ch, docs in self._by_char.items()}
+        self._by_char_all = {ch: tuple(sorted(docs)) for ch, docs in self._by_char_all.items()}
+
+    def state(self) -> dict:
+        """What an index over the same KB with the same `analyze` and `normalize` starts from."""
+        return {name: getattr(self, name) for name in self.STATE}
+
+    @staticmethod
+    def source_digest(kb: KnowledgeBase) -> str:
+        """What the index is worked out from besides `analyze` and `normalize`: this code, the KB's sentences
+        (with their figures) and outline."""
+        digest = hashlib.sha256(Path(__file__).read_bytes())
+        digest.update(repr(kb.sentences).encode())
+        digest.update(repr(sorted(kb.nodes.items())).encode())
+        return digest.hexdigest()
 
     def _ancestors(self, node_id: int) -> list:
         chain = []
@@ -197,7 +232,9 @@ class SentenceIndex:
         if text not in self._df_cache:
             if len(self._df_cache) > 100_000:
                 self._df_cache.clear()
-            docs = set.intersection(*(self._by_char.get(ch, set()) for ch in set(text))) if text else set()
+            chars = set(text)
+            docs = set(self._by_char.get(chars.pop(), ())).intersection(
+                *(self._by_char.get(ch, ()) for ch in chars)) if chars else set()
             self._df_cache[text] = sum(1 for i in docs if contains(self.text[i], text) or contains(self.title[i], text)
                                        or contains(self.context[i], text))
         return self._df_cache[text]
@@ -233,7 +270,8 @@ class SentenceIndex:
             for terms in spellings:
                 partial: dict[int, float] = defaultdict(float)
                 for term in terms:
-                    for doc, value in self.postings.get(term, ()):
+                    docs, values = self.postings.get(term, _NO_POSTINGS)
+                    for doc, value in zip(docs, values):
                         partial[doc] += value
                 for doc, value in partial.items():
                     if value > best.get(doc, 0.0):

@@ -7,7 +7,11 @@ stays as the user wrote it; only matching uses the normalised form.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
+import tempfile
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,16 +28,48 @@ ANALYSED_CHARS = 200
 
 # Character conversion only (s2tw): OpenCC's phrase tables (s2twp) also rewrite Traditional
 # input (設備→裝置), which moves it away from the report's own words. Mainland vocabulary
-# (软件, 宽带, 数字经济) is mapped by the curated synonyms instead. The s2tw dictionaries take ~43 MB
-# in a process, so they are loaded for the first message that needs them: one holding a character
-# s2tw changes (data/s2tw_changes.txt, written from OpenCC by scripts/make_s2tw_changes.py).
+# (软件, 宽带, 数字经济) is mapped by the curated synonyms instead. The s2tw dictionaries are loaded
+# for the first message that needs them: one holding a character s2tw changes (data/s2tw_changes.txt,
+# written from OpenCC by scripts/make_s2tw_changes.py).
 S2TW_CHANGES = frozenset((Path(__file__).parent / "data" / "s2tw_changes.txt").read_text(encoding="utf-8").strip())
 _t2s = opencc.OpenCC("t2s")
+# OpenCC's s2tw merges its phrase table with phrases generated from the regional tables (a "union" group,
+# which copies both: 43 MB a process). Without that group it takes 27 MB; over the report written in
+# Simplified characters and every labelled question the two convert alike (tests/test_lean.py).
+REGIONAL_PHRASES = "STPhrases_GeneratedFromRegionalPhrases.ocd2"
 
 
 @lru_cache(maxsize=1)
 def _s2t() -> opencc.OpenCC:
-    return opencc.OpenCC("s2tw")
+    return opencc.OpenCC(lean_config("s2tw"))
+
+
+def lean_config(name: str) -> str:
+    """OpenCC's configuration `name` without the regional phrases, written once to the temporary directory (with
+    the dictionaries' full paths); `name` itself where OpenCC's files are not found."""
+    share = Path(opencc.__file__).parent / "clib" / "share" / "opencc"
+    if not (share / f"{name}.json").is_file():
+        return name
+
+    def lean(node):
+        if isinstance(node, list):
+            return [lean(x) for x in node if not (isinstance(x, dict) and x.get("file") == REGIONAL_PHRASES)]
+        if not isinstance(node, dict):
+            return node
+        node = {k: lean(v) for k, v in node.items()}
+        if node.get("type") == "group" and len(node["dicts"]) == 1:
+            return node["dicts"][0]
+        if "file" in node:
+            node["file"] = str(share / node["file"])
+        return node
+
+    text = json.dumps(lean(json.loads((share / f"{name}.json").read_text(encoding="utf-8"))), ensure_ascii=False)
+    path = Path(tempfile.gettempdir()) / f"digibot-opencc-{name}-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)  # atomic: concurrent starts never read half a file
+    return str(path)
 
 # Control and formatting characters, and lone surrogates (valid in JSON "\ud800", not in UTF-8).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ud800-\udfff]")

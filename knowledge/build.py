@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import sqlite_utils
-
 from .curated import TAUGHT_FILENAME, CuratedError, load_curated
 from .figures import extract_figures, parse_number
 from .glossary import build_english_glossary, recurring_terms
@@ -119,6 +117,8 @@ def build_kb(data_dir: Path, knowledge_dir: Path = KNOWLEDGE_DIR, taught_dir: Pa
 
 
 def _write(path: Path, outline, curated, sha: str, fingerprint: str) -> dict[str, int]:
+    import sqlite_utils  # here: a process that only reads a built KB never loads the writer (~50 ms)
+
     db = sqlite_utils.Database(path)
     ids = {id(node): i + 1 for i, node in enumerate(outline.nodes)}
     node_by_path = {node.path: node for node in outline.nodes}

@@ -49,11 +49,12 @@ def test_every_character_reads_the_same_without_pypinyins_phrase_dictionary():
 
 
 def test_a_process_serving_a_built_kb_answers_without_loading_training_charts_or_the_builder(data_dir):
+    """(pkg_resources: jieba imports it only to open its own files; sqlite_utils writes a KB, never reads one.)"""
     report = json.loads(_run(SERVING, str(data_dir)))
     assert any(report["answered"])
     loaded = {name.split(".")[0] for name in report["modules"]} | set(report["modules"])
     for heavy in ("sklearn", "scipy", "matplotlib", "PIL", "pypinyin.phrases_dict", "telegram",
-                  "redis", "psycopg"):
+                  "redis", "psycopg", "pkg_resources", "sqlite_utils"):
         assert heavy not in loaded, f"{heavy} was imported to answer"
 
 
@@ -88,3 +89,25 @@ def test_s2tw_is_loaded_only_for_a_message_it_would_change():
     assert (before, after_traditional, after) == (0, 0, 1)
     assert "公布" in traditional and "itaiwan" in traditional  # as typed (s2tw's phrases would make it 公佈)
     assert "寬帶覆蓋率" in simplified
+
+
+def test_the_lean_s2tw_converts_the_report_and_every_labelled_question_as_opencc_s2tw_does():
+    """intents/normalize.py loads s2tw without the regional phrase group (27 MB instead of 43): it must give the
+    same Traditional text as OpenCC's own s2tw for the report written in Simplified characters and every
+    question of the labelled sets."""
+    import opencc
+
+    from bot.evaluate import load_questions
+    from intents.normalize import _s2t
+    from knowledge.build import read_source, source_path
+
+    report, _ = read_source(source_path())
+    simplified = opencc.OpenCC("t2s")
+    texts = [simplified.convert(line) for line in report.splitlines() if line.strip()]
+    for row in load_questions(REPO / "knowledge" / "curated" / "questions"):
+        texts += row.get("turns") or [row["q"]]
+    assert len(texts) > 3000
+    reference = opencc.OpenCC("s2tw")
+    differ = [t for t in texts if _s2t().convert(t) != reference.convert(t)]
+    assert not differ, differ[:5]
+    assert _s2t().convert("数字经济发展，制造业关系，宽带网络") == "數字經濟發展，製造業關係，寬帶網絡"

@@ -250,9 +250,13 @@ async def main() -> None:
             firsts = start_all(replicas)
             for r in replicas:
                 await warm_up(r.url)
+            rss = [round(r.rss_mb()) for r in replicas]
+            for r in replicas:
+                await warm_up(r.url, 20, SIMPLIFIED)
             figures = await load([r.url for r in replicas], args.requests, args.concurrency)
             figures["first_answer_s"] = firsts
-            figures["rss_mb"] = [round(r.rss_mb()) for r in replicas]
+            figures["rss_mb"] = rss
+            figures["rss_after_simplified_and_load_mb"] = [round(r.rss_mb()) for r in replicas]
             results[f"replicas_{n}"] = figures
             print(f"{n} replica(s):", figures, flush=True)
             if n < 3:

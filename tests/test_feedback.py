@@ -11,6 +11,7 @@ import sqlite3
 import pytest
 import yaml
 
+from bot.assistant import Assistant
 from bot.core import Core
 from bot.feedback import FeedbackStore
 from bot.querylog import LOG_FILENAME, QueryLog
@@ -212,6 +213,7 @@ def test_marked_out_of_scope_is_refused_after_the_reload(data_dir):
     result = service.reload()
     assert result.ok and result.taught == [1] and teach.get(1).status == "active"
     assert result.taught_right == result.taught_total == 1
+    assert Assistant.load(data_dir).prepared  # the reloaded KB carries its start-up state for the next start
     refused = core.answer(question, Session(), channel="cli", user=1)
     assert not refused.answered and refused.intent == "out_of_scope" and "不在報告的範圍內" in refused.answer
     assert core.answer(" 政府免費WiFi有幾個點？", Session(), channel="cli", user=1).intent == "out_of_scope"

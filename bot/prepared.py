@@ -20,6 +20,7 @@ import hashlib
 import logging
 import marshal
 import sqlite3
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -34,9 +35,11 @@ LIBRARIES = ("jieba", "pypinyin", "opencc")
 
 
 def fingerprint(vocabulary: Vocabulary, *sources: str) -> str:
-    """Everything the state depends on: the vocabulary, the code in intents/ (with its data), the libraries, and
-    `sources` (digests of what else went into it: the search index's KB content and code)."""
-    digest = hashlib.sha256(b"prepared 1\n" + "\n".join(sources).encode())
+    """Everything the state depends on: the vocabulary, the code in intents/ (with its data), the libraries and
+    Python's version, and `sources` (digests of what else went into it: the search index's KB content and
+    code)."""
+    digest = hashlib.sha256(f"prepared 1 python {sys.version_info[:2]} marshal {marshal.version}\n".encode()
+                            + "\n".join(sources).encode())
     for library in LIBRARIES:
         digest.update(f"{library} {_version(library)}\n".encode())
     for path in sorted(p for p in INTENTS.rglob("*") if p.is_file() and p.suffix in (".py", ".txt")):

@@ -46,7 +46,7 @@ def _s2t() -> opencc.OpenCC:
 
 def lean_config(name: str) -> str:
     """OpenCC's configuration `name` without the regional phrases, written once to the temporary directory (with
-    the dictionaries' full paths); `name` itself where OpenCC's files are not found."""
+    the dictionaries' full paths); `name` itself where OpenCC's files are not found or nothing can be written."""
     share = Path(opencc.__file__).parent / "clib" / "share" / "opencc"
     if not (share / f"{name}.json").is_file():
         return name
@@ -67,8 +67,11 @@ def lean_config(name: str) -> str:
     path = Path(tempfile.gettempdir()) / f"digibot-opencc-{name}-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)  # atomic: concurrent starts never read half a file
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)  # atomic: concurrent starts never read half a file
+        except OSError:
+            return name  # no writable temporary directory: OpenCC's own configuration (16 MB more)
     return str(path)
 
 # Control and formatting characters, and lone surrogates (valid in JSON "\ud800", not in UTF-8).

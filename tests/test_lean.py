@@ -111,3 +111,14 @@ def test_the_lean_s2tw_converts_the_report_and_every_labelled_question_as_opencc
     differ = [t for t in texts if _s2t().convert(t) != reference.convert(t)]
     assert not differ, differ[:5]
     assert _s2t().convert("数字经济发展，制造业关系，宽带网络") == "數字經濟發展，製造業關係，寬帶網絡"
+
+
+def test_without_a_writable_temporary_directory_s2tw_is_opencc_own(tmp_path, monkeypatch):
+    """The lean configuration is written to the temporary directory; where that cannot be written (a read-only
+    container), OpenCC's own s2tw is used rather than Simplified questions failing."""
+    import intents.normalize as normalize
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setattr(normalize.tempfile, "gettempdir", lambda: str(blocked))
+    assert normalize.lean_config("s2tw") == "s2tw"

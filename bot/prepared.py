@@ -4,10 +4,10 @@ Setting up the answering core loads jieba's dictionary, works out the pinyin rea
 and segments and indexes the report's sentences: ~1.2 s at every start. The result (`Understander.state` and
 `SentenceIndex.state`) is a function of the vocabulary drawn from the KB, the KB's sentences and outline, the
 code in intents/ and knowledge/search.py and the versions of jieba, pypinyin and OpenCC, so it is written
-into the KB file once — by `digibot build-kb`, a reload's
-staging build, or the first start on a KB without it — under a fingerprint of all of those, and read back
-(~0.1 s) by every later start. A fingerprint that does not match (other code, another vocabulary) is not
-read: that start works the state out again and writes it.
+into the KB file once — by `digibot build-kb`, a reload's staging build, or the first start on a KB without
+it — under a fingerprint of all of those, and read back (~0.1 s) by every later start. A fingerprint that
+does not match (other code, another vocabulary) is not read: that start works the state out again and
+writes it.
 
 marshal, not pickle or JSON: the state is plain dicts, lists and strings, marshal reads them fastest and shares
 repeated strings, and it cannot run code. The KB file is the project's own (built by `digibot build-kb`).
@@ -28,7 +28,7 @@ from intents.pipeline import Vocabulary
 
 log = logging.getLogger(__name__)
 
-NAME = "understander"
+NAME = "start-up"  # one row: the understanding pipeline's and the search index's state together
 TABLE = "prepared"
 INTENTS = Path(__file__).resolve().parents[1] / "intents"
 LIBRARIES = ("jieba", "pypinyin", "opencc")
